@@ -1,0 +1,153 @@
+//! The `burnchat` command: translates between the terminal and the library.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burnchat::{Chatbot, WeightDtype, import::import_checkpoint};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The seq2seq chatbot of PyTorch's tutorial, in Rust with Burn.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chat at a prompt; `q` or `quit` (or Ctrl-D) ends.
+    Chat {
+        /// Bundle directory.
+        #[arg(long, default_value = default_weights())]
+        weights: PathBuf,
+    },
+    /// Print one reply per message.
+    Reply {
+        /// Bundle directory.
+        #[arg(long, default_value = default_weights())]
+        weights: PathBuf,
+        /// One JSON object per line: input, reply, tokens, scores, unknown (or error).
+        #[arg(long)]
+        json: bool,
+        /// The messages.
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Convert a checkpoint of the PyTorch tutorial (`torch.save` dict) into a bundle.
+    Import {
+        /// The checkpoint, e.g. `4000_checkpoint.tar`.
+        checkpoint: PathBuf,
+        /// Bundle directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// How to store the tensors.
+        #[arg(long, value_enum, default_value_t = Dtype::F32)]
+        dtype: Dtype,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Dtype {
+    F32,
+    F16,
+}
+
+/// The bundled weights, next to the crate.
+const fn default_weights() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/weights")
+}
+
+fn load(weights: &Path) -> Result<Chatbot> {
+    Chatbot::load(weights).with_context(|| format!("loading the bundle {}", weights.display()))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Chat { weights } => chat(&load(&weights)?),
+        Command::Reply {
+            weights,
+            json,
+            text,
+        } => reply(&load(&weights)?, json, &text),
+        Command::Import {
+            checkpoint,
+            out,
+            dtype,
+        } => {
+            let dtype = match dtype {
+                Dtype::F32 => WeightDtype::F32,
+                Dtype::F16 => WeightDtype::F16,
+            };
+            let bundle = import_checkpoint(&checkpoint, dtype, &burnchat::backend::device())
+                .with_context(|| format!("importing {}", checkpoint.display()))?;
+            bundle
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let c = &bundle.config;
+            eprintln!(
+                "wrote {}: hidden {}, {}+{} layers, {:?} attention, {} words, {:?}",
+                out.display(),
+                c.hidden_size,
+                c.encoder_n_layers,
+                c.decoder_n_layers,
+                c.attn_model,
+                c.num_words,
+                c.dtype
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The tutorial's `evaluateInput` loop.
+fn chat(bot: &Chatbot) -> Result<()> {
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        print!("> ");
+        std::io::stdout().flush()?;
+        line.clear();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            println!();
+            return Ok(());
+        }
+        let text = line.trim();
+        if text == "q" || text == "quit" {
+            return Ok(());
+        }
+        match bot.reply(text) {
+            Ok(reply) => {
+                if !reply.unknown.is_empty() {
+                    println!("(unknown words skipped: {})", reply.unknown.join(", "));
+                }
+                println!("Bot: {}", reply.reply);
+            }
+            Err(e) => println!("Error: {e}"),
+        }
+    }
+}
+
+/// One reply per message; a message the bot refuses is reported and the others still run,
+/// and the exit status says whether any was refused.
+fn reply(bot: &Chatbot, json: bool, texts: &[String]) -> Result<()> {
+    let mut failures = 0;
+    for text in texts {
+        match (bot.reply(text), json) {
+            (Ok(reply), true) => println!("{}", serde_json::to_string(&reply)?),
+            (Ok(reply), false) => println!("{}", reply.reply),
+            (Err(e), true) => {
+                failures += 1;
+                let error = serde_json::json!({ "input": text, "error": e.to_string() });
+                println!("{error}");
+            }
+            (Err(e), false) => {
+                failures += 1;
+                eprintln!("{text:?}: {e}");
+            }
+        }
+    }
+    anyhow::ensure!(failures == 0, "{failures} of {} messages got no reply", texts.len());
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The library's one error type: every failure a user can cause (bad text, a bad bundle,
+//! a bad checkpoint) ends here, typed, instead of in a panic.
+
+use thiserror::Error;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Nothing is left of the message once normalised (empty, blank, digits or symbols only).
+    #[error("the message has no words (only letters and . ! ? are read)")]
+    EmptyInput,
+
+    /// Every word of the message is outside the vocabulary.
+    #[error("none of the words {} are in the vocabulary", quoted(.0))]
+    NoKnownWords(Vec<String>),
+
+    /// The message has more words than the model takes (see `ModelConfig::max_input_words`).
+    #[error("the message has {words} words; the limit is {limit}")]
+    TooLong { words: usize, limit: usize },
+
+    /// A tensor the configuration requires is absent from the weights.
+    #[error("tensor '{name}' is missing (expected shape {expected:?})")]
+    MissingTensor { name: String, expected: Vec<usize> },
+
+    /// A tensor the configuration does not describe is present in the weights.
+    #[error("tensor '{name}' is not part of this model (shape {found:?})")]
+    UnexpectedTensor { name: String, found: Vec<usize> },
+
+    /// A tensor has a shape other than the configuration's.
+    #[error("tensor '{name}' has shape {found:?}, expected {expected:?}")]
+    BadTensor {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+
+    /// A tensor is stored in an element type the bundle format does not allow.
+    #[error("tensor '{name}' is stored as {found}, expected {expected}")]
+    BadDtype {
+        name: String,
+        expected: String,
+        found: String,
+    },
+
+    /// A bundle file that cannot be read as what it should be, or that contradicts another.
+    #[error("{file}: {message}")]
+    BadBundle { file: String, message: String },
+
+    /// A PyTorch checkpoint that is not in the tutorial's format.
+    #[error("checkpoint: {0}")]
+    BadCheckpoint(String),
+
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn quoted(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    quoted.join(", ")
+}
+
+impl Error {
+    pub(crate) fn bundle(file: &str, message: impl std::fmt::Display) -> Self {
+        Error::BadBundle {
+            file: file.to_string(),
+            message: message.to_string(),
+        }
+    }
+}

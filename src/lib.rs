@@ -1,0 +1,24 @@
+//! burnchat: PyTorch's seq2seq chatbot tutorial (bidirectional GRU encoder, Luong-attention
+//! GRU decoder, greedy search) in Rust with Burn, for native use and for wasm32.
+//!
+//! - [`text`], [`voc`]: the text pipeline.
+//! - [`model`]: one file per component of the tutorial.
+//! - [`config`], [`bundle`]: the weight bundle and its format.
+//! - [`chatbot`]: the one `reply` entry point.
+//! - `import` (feature `native`): the tutorial's checkpoints.
+
+pub mod backend;
+pub mod bundle;
+pub mod chatbot;
+pub mod config;
+pub mod error;
+#[cfg(feature = "native")]
+pub mod import;
+pub mod model;
+pub mod text;
+pub mod voc;
+
+pub use bundle::Bundle;
+pub use chatbot::{Chatbot, Reply};
+pub use config::{AttnMethod, ModelConfig, WeightDtype};
+pub use error::{Error, Result};

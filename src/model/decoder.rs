@@ -1,0 +1,72 @@
+//! The tutorial's `LuongAttnDecoderRNN`: one decoding step with attention.
+
+use burn::nn::{Dropout, DropoutConfig, Embedding, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{softmax, tanh};
+
+use super::attention::Attn;
+use super::gru::Gru;
+use crate::config::AttnMethod;
+
+/// Reproduces the tutorial's `LuongAttnDecoderRNN`; the embedding is the shared one,
+/// passed in.
+#[derive(Module, Debug)]
+pub struct LuongAttnDecoderRNN {
+    /// `embedding_dropout`, in training only.
+    pub embedding_dropout: Dropout,
+    /// `nn.GRU(hidden, hidden, n_layers)`.
+    pub gru: Gru,
+    pub attn: Attn,
+    /// `concat`: `Linear(2 * hidden, hidden)`.
+    pub concat: Linear,
+    /// `out`: `Linear(hidden, num_words)`.
+    pub out: Linear,
+}
+
+impl LuongAttnDecoderRNN {
+    pub fn new(
+        method: AttnMethod,
+        hidden: usize,
+        num_words: usize,
+        n_layers: usize,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
+        Self {
+            embedding_dropout: DropoutConfig::new(dropout).init(),
+            gru: Gru::new(hidden, hidden, n_layers, false, dropout, device),
+            attn: Attn::new(method, hidden, device),
+            concat: LinearConfig::new(2 * hidden, hidden).init(device),
+            out: LinearConfig::new(hidden, num_words).init(device),
+        }
+    }
+
+    /// One step. `input_step`: token ids [1, batch]; `last_hidden`: [n_layers, batch, hidden];
+    /// `encoder_outputs`: [seq, batch, hidden].
+    ///
+    /// Returns the next word's probabilities [batch, num_words] and the new hidden state.
+    pub fn forward(
+        &self,
+        embedding: &Embedding,
+        input_step: Tensor<2, Int>,
+        last_hidden: Tensor<3>,
+        encoder_outputs: Tensor<3>,
+    ) -> (Tensor<2>, Tensor<3>) {
+        let [_, batch, hidden] = encoder_outputs.dims();
+        let embedded = self.embedding_dropout.forward(embedding.forward(input_step)); // [1, batch, hidden]
+        let (rnn_output, hidden_state) = self.gru.forward(embedded, Some(last_hidden), None);
+        let attn_weights = self.attn.forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, 1, seq]
+        let context = attn_weights.matmul(encoder_outputs.swap_dims(0, 1)); // [batch, 1, hidden]
+        debug_assert_eq!(context.dims(), [batch, 1, hidden]);
+        let concat_input = Tensor::cat(
+            vec![
+                rnn_output.reshape([batch, hidden]),
+                context.reshape([batch, hidden]),
+            ],
+            1,
+        ); // [batch, 2 * hidden]
+        let concat_output = tanh(self.concat.forward(concat_input));
+        let output = softmax(self.out.forward(concat_output), 1); // [batch, num_words]
+        (output, hidden_state)
+    }
+}
