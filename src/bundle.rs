@@ -7,10 +7,12 @@
 
 use burn::prelude::*;
 use burn::tensor::DType;
+#[cfg(feature = "native")]
+use burn_store::BurnToPyTorchAdapter;
 use burn_store::burn_pack::Tensor as PackTensor;
 use burn_store::{
-    BurnToPyTorchAdapter, FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot,
-    ModuleStore, PyTorchToBurnAdapter, SafetensorsStore,
+    FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, SafetensorsStore,
 };
 
 use crate::config::{ModelConfig, WeightDtype};
@@ -28,7 +30,13 @@ pub fn tensor_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     let h = config.hidden_size;
     let mut shapes = vec![("embedding.weight".to_string(), vec![config.num_words, h])];
     gru_shapes("encoder.gru", h, config.encoder_n_layers, true, &mut shapes);
-    gru_shapes("decoder.gru", h, config.decoder_n_layers, false, &mut shapes);
+    gru_shapes(
+        "decoder.gru",
+        h,
+        config.decoder_n_layers,
+        false,
+        &mut shapes,
+    );
     let mut push = |name: &str, shape: Vec<usize>| shapes.push((format!("decoder.{name}"), shape));
     push("concat.weight", vec![h, 2 * h]);
     push("concat.bias", vec![h]);
@@ -58,11 +66,18 @@ fn gru_shapes(
     bidirectional: bool,
     out: &mut Vec<(String, Vec<usize>)>,
 ) {
-    let suffixes: &[&str] = if bidirectional { &["", "_reverse"] } else { &[""] };
+    let suffixes: &[&str] = if bidirectional {
+        &["", "_reverse"]
+    } else {
+        &[""]
+    };
     for k in 0..layers {
         let input = if k == 0 { h } else { suffixes.len() * h };
         for suffix in suffixes {
-            out.push((format!("{prefix}.weight_ih_l{k}{suffix}"), vec![3 * h, input]));
+            out.push((
+                format!("{prefix}.weight_ih_l{k}{suffix}"),
+                vec![3 * h, input],
+            ));
             out.push((format!("{prefix}.weight_hh_l{k}{suffix}"), vec![3 * h, h]));
             out.push((format!("{prefix}.bias_ih_l{k}{suffix}"), vec![3 * h]));
             out.push((format!("{prefix}.bias_hh_l{k}{suffix}"), vec![3 * h]));
@@ -123,7 +138,10 @@ pub fn model_from_tensors(
         // Reaching this means tensor_shapes and the module disagree: a bug, not bad input.
         return Err(Error::bundle(
             MODEL_FILE,
-            format!("internal: {} of {expected} tensors applied; {result}", result.applied.len()),
+            format!(
+                "internal: {} of {expected} tensors applied; {result}",
+                result.applied.len()
+            ),
         ));
     }
     Ok(model)
@@ -131,11 +149,7 @@ pub fn model_from_tensors(
 
 /// Refuses tensors that do not match [`tensor_shapes`]; `dtype`, when given, is the one
 /// element type allowed (a bundle's tensors must all be stored as its `config.json` says).
-fn check_tensors(
-    config: &ModelConfig,
-    tensors: &[PackTensor],
-    dtype: Option<DType>,
-) -> Result<()> {
+fn check_tensors(config: &ModelConfig, tensors: &[PackTensor], dtype: Option<DType>) -> Result<()> {
     let expected = tensor_shapes(config);
     for tensor in tensors {
         let found = tensor.shape.to_vec();
@@ -193,12 +207,7 @@ pub struct Bundle {
 
 impl Bundle {
     /// Loads a bundle from the bytes of its three files (the browser's way).
-    pub fn from_bytes(
-        model: Vec<u8>,
-        config: &[u8],
-        voc: &[u8],
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn from_bytes(model: Vec<u8>, config: &[u8], voc: &[u8], device: &Device) -> Result<Self> {
         let config = ModelConfig::from_json(config)?;
         let voc = Voc::from_json(voc)?;
         if voc.num_words() != config.num_words {
@@ -233,7 +242,12 @@ impl Bundle {
                 source,
             })
         };
-        Self::from_bytes(read(MODEL_FILE)?, &read(CONFIG_FILE)?, &read(VOC_FILE)?, device)
+        Self::from_bytes(
+            read(MODEL_FILE)?,
+            &read(CONFIG_FILE)?,
+            &read(VOC_FILE)?,
+            device,
+        )
     }
 
     /// Writes the bundle into `dir` (created if needed), tensors stored as `config.dtype`.
@@ -249,11 +263,17 @@ impl Bundle {
         let mut store = SafetensorsStore::from_file(&model_path)
             .with_to_adapter(adapter)
             .remap(to_bundle_names())
-            .metadata("format", "burnchat")
             .overwrite(true);
         self.model
             .save_into(&mut store)
             .map_err(|e| Error::bundle(MODEL_FILE, e))?;
+        // burn-store writes through a private temporary file; a bundle is meant to be served.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&model_path, std::fs::Permissions::from_mode(0o644))
+                .map_err(io(&model_path))?;
+        }
         let config_path = dir.join(CONFIG_FILE);
         std::fs::write(&config_path, self.config.to_json_pretty() + "\n")
             .map_err(io(&config_path))?;

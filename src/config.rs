@@ -1,6 +1,5 @@
 //! `config.json`: the model's hyper-parameters, named as in the tutorial.
 
-use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -26,39 +25,80 @@ pub enum WeightDtype {
 }
 
 /// The model's shape and decoding settings; `config.json` is this struct serialised.
-#[derive(Config, Debug, PartialEq)]
+/// Fields with a default may be left out of the file; unknown fields are refused, so a
+/// misspelt name is an error rather than a silent default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Vocabulary size, the tutorial's `voc.num_words` (PAD, SOS and EOS included).
     pub num_words: usize,
     /// Width of the embedding and of every GRU (`hidden_size`, 500 in the tutorial).
     pub hidden_size: usize,
-    /// Layers of the bidirectional encoder GRU (`encoder_n_layers`).
-    #[config(default = 2)]
+    /// Layers of the bidirectional encoder GRU (`encoder_n_layers`); default 2.
+    #[serde(default = "default::layers")]
     pub encoder_n_layers: usize,
-    /// Layers of the decoder GRU (`decoder_n_layers`); at most twice `encoder_n_layers`,
-    /// since the decoder starts from the encoder's first `decoder_n_layers` final states.
-    #[config(default = 2)]
+    /// Layers of the decoder GRU (`decoder_n_layers`), at most twice `encoder_n_layers`,
+    /// since the decoder starts from the encoder's first `decoder_n_layers` final states;
+    /// default 2.
+    #[serde(default = "default::layers")]
     pub decoder_n_layers: usize,
-    /// Attention score function (`attn_model`).
-    #[config(default = "AttnMethod::Dot")]
+    /// Attention score function (`attn_model`); default dot.
+    #[serde(default = "default::attn_model")]
     pub attn_model: AttnMethod,
     /// Most words in a reply, the tutorial's `MAX_LENGTH`: greedy search stops after this
-    /// many steps if EOS has not come.
-    #[config(default = 10)]
+    /// many steps if EOS has not come; default 10.
+    #[serde(default = "default::max_length")]
     pub max_length: usize,
     /// Most words a message may have once normalised; longer ones are refused with
-    /// `Error::TooLong` (the encoder's cost grows with every word).
-    #[config(default = 100)]
+    /// `Error::TooLong` (the encoder's cost grows with every word); default 100.
+    #[serde(default = "default::max_input_words")]
     pub max_input_words: usize,
-    /// Dropout during training (embedding of the decoder, between GRU layers).
-    #[config(default = 0.1)]
+    /// Dropout during training (decoder embedding, between GRU layers); default 0.1.
+    #[serde(default = "default::dropout")]
     pub dropout: f64,
-    /// How `model.safetensors` stores its tensors.
-    #[config(default = "WeightDtype::F32")]
+    /// How `model.safetensors` stores its tensors; default f32.
+    #[serde(default = "default::dtype")]
     pub dtype: WeightDtype,
 }
 
+mod default {
+    use super::{AttnMethod, WeightDtype};
+    pub fn layers() -> usize {
+        2
+    }
+    pub fn attn_model() -> AttnMethod {
+        AttnMethod::Dot
+    }
+    pub fn max_length() -> usize {
+        10
+    }
+    pub fn max_input_words() -> usize {
+        100
+    }
+    pub fn dropout() -> f64 {
+        0.1
+    }
+    pub fn dtype() -> WeightDtype {
+        WeightDtype::F32
+    }
+}
+
 impl ModelConfig {
+    /// The tutorial's defaults for a vocabulary and hidden size.
+    pub fn new(num_words: usize, hidden_size: usize) -> Self {
+        Self {
+            num_words,
+            hidden_size,
+            encoder_n_layers: default::layers(),
+            decoder_n_layers: default::layers(),
+            attn_model: default::attn_model(),
+            max_length: default::max_length(),
+            max_input_words: default::max_input_words(),
+            dropout: default::dropout(),
+            dtype: default::dtype(),
+        }
+    }
+
     /// Parses `config.json` and checks that it describes a model that can be built.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         let config: Self =
@@ -94,5 +134,19 @@ impl ModelConfig {
             return fail("dropout must be in [0, 1)");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in_and_typos_are_refused() {
+        let c = ModelConfig::from_json(br#"{"num_words": 10, "hidden_size": 8}"#).unwrap();
+        assert_eq!(c, ModelConfig::new(10, 8));
+        assert!(ModelConfig::from_json(br#"{"num_words": 10, "hiden_size": 8}"#).is_err());
+        let round = ModelConfig::from_json(c.to_json_pretty().as_bytes()).unwrap();
+        assert_eq!(round, c);
     }
 }

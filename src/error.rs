@@ -13,7 +13,7 @@ pub enum Error {
     EmptyInput,
 
     /// Every word of the message is outside the vocabulary.
-    #[error("none of the words {} are in the vocabulary", quoted(.0))]
+    #[error("no word of the message is in the vocabulary (unknown: {})", quoted(.0))]
     NoKnownWords(Vec<String>),
 
     /// The message has more words than the model takes (see `ModelConfig::max_input_words`).
@@ -53,7 +53,7 @@ pub enum Error {
     BadCheckpoint(String),
 
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("cannot read or write {path}")]
     Io {
         path: String,
         #[source]

@@ -53,11 +53,13 @@ pub fn import_checkpoint(path: &Path, dtype: WeightDtype, device: &Device) -> Re
     } else {
         AttnMethod::Dot
     };
-    let config = ModelConfig::new(num_words, hidden_size)
-        .with_encoder_n_layers(layers("encoder"))
-        .with_decoder_n_layers(layers("decoder"))
-        .with_attn_model(attn_model)
-        .with_dtype(dtype);
+    let config = ModelConfig {
+        encoder_n_layers: layers("encoder"),
+        decoder_n_layers: layers("decoder"),
+        attn_model,
+        dtype,
+        ..ModelConfig::new(num_words, hidden_size)
+    };
     config.check().map_err(|e| bad(format!("inferred {e}")))?;
 
     let voc = read_voc(path)?;

@@ -41,8 +41,7 @@ pub struct Encoded {
 impl Voc {
     /// Builds a vocabulary from its words in id order; the first three must be PAD, SOS, EOS.
     pub fn new(index2word: Vec<String>) -> Result<Self> {
-        if index2word.len() < RESERVED.len()
-            || index2word.iter().zip(RESERVED).any(|(w, r)| w != r)
+        if index2word.len() < RESERVED.len() || index2word.iter().zip(RESERVED).any(|(w, r)| w != r)
         {
             return Err(Error::bundle(
                 "voc.json",

@@ -66,8 +66,7 @@ fn expected(name: &str) -> Expected {
 /// Imports the checkpoint, writes the bundle, loads it back: `burnchat import`, then `reply`.
 fn imported_bot(expected: &Expected, dtype: WeightDtype) -> (Chatbot, tempfile::TempDir) {
     let device = burnchat::backend::device();
-    let bundle =
-        import_checkpoint(&fixtures().join(&expected.checkpoint), dtype, &device).unwrap();
+    let bundle = import_checkpoint(&fixtures().join(&expected.checkpoint), dtype, &device).unwrap();
     let dir = tempfile::tempdir().unwrap();
     bundle.save(dir.path()).unwrap();
     (Chatbot::load(dir.path()).unwrap(), dir)
@@ -128,7 +127,11 @@ fn f16_bundles_equal_pytorch_with_f16_rounded_weights() {
         // Half the bytes of the f32 checkpoint's model tensors, give or take the header.
         let (bot32, dir32) = imported_bot(&want, WeightDtype::F32);
         drop(bot32);
-        let size = |d: &Path| std::fs::metadata(d.join("model.safetensors")).unwrap().len();
+        let size = |d: &Path| {
+            std::fs::metadata(d.join("model.safetensors"))
+                .unwrap()
+                .len()
+        };
         let (f16, f32) = (size(dir.path()), size(dir32.path()));
         assert!(f16 * 2 < f32 + 8192, "{name}: f16 {f16} bytes, f32 {f32}");
     }
@@ -139,9 +142,12 @@ fn padded_batches_encode_as_pack_padded_sequence() {
     let device = burnchat::backend::device();
     for name in FIXTURES {
         let want = expected(name);
-        let bundle: Bundle =
-            import_checkpoint(&fixtures().join(&want.checkpoint), WeightDtype::F32, &device)
-                .unwrap();
+        let bundle: Bundle = import_checkpoint(
+            &fixtures().join(&want.checkpoint),
+            WeightDtype::F32,
+            &device,
+        )
+        .unwrap();
         for (i, batch) in want.batches.iter().enumerate() {
             let seq = batch.input_seq.len();
             let width = batch.lengths.len();

@@ -148,6 +148,10 @@ fn reply(bot: &Chatbot, json: bool, texts: &[String]) -> Result<()> {
             }
         }
     }
-    anyhow::ensure!(failures == 0, "{failures} of {} messages got no reply", texts.len());
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} of {} messages got no reply",
+        texts.len()
+    );
     Ok(())
 }

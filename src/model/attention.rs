@@ -20,7 +20,10 @@ pub struct Attn {
 impl Attn {
     pub fn new(method: AttnMethod, hidden: usize, device: &Device) -> Self {
         match method {
-            AttnMethod::Dot => Self { attn: None, v: None },
+            AttnMethod::Dot => Self {
+                attn: None,
+                v: None,
+            },
             AttnMethod::General => Self {
                 attn: Some(LinearConfig::new(hidden, hidden).init(device)),
                 v: None,

@@ -53,9 +53,13 @@ impl LuongAttnDecoderRNN {
         encoder_outputs: Tensor<3>,
     ) -> (Tensor<2>, Tensor<3>) {
         let [_, batch, hidden] = encoder_outputs.dims();
-        let embedded = self.embedding_dropout.forward(embedding.forward(input_step)); // [1, batch, hidden]
+        let embedded = self
+            .embedding_dropout
+            .forward(embedding.forward(input_step)); // [1, batch, hidden]
         let (rnn_output, hidden_state) = self.gru.forward(embedded, Some(last_hidden), None);
-        let attn_weights = self.attn.forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, 1, seq]
+        let attn_weights = self
+            .attn
+            .forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, 1, seq]
         let context = attn_weights.matmul(encoder_outputs.swap_dims(0, 1)); // [batch, 1, hidden]
         debug_assert_eq!(context.dims(), [batch, 1, hidden]);
         let concat_input = Tensor::cat(

@@ -21,9 +21,7 @@ pub fn greedy_search(model: &Seq2Seq, input_seq: Tensor<2, Int>, max_length: usi
     let [seq, _] = input_seq.dims();
     let device = input_seq.device();
     let (encoder_outputs, encoder_hidden) =
-        model
-            .encoder
-            .forward(&model.embedding, input_seq, &[seq]);
+        model.encoder.forward(&model.embedding, input_seq, &[seq]);
     // decoder_hidden = encoder_hidden[:decoder.n_layers]
     let mut decoder_hidden = encoder_hidden.slice(s![0..model.decoder.gru.num_layers()]);
     let mut decoder_input = Tensor::<2, Int>::from_ints([[SOS_TOKEN as i64]], &device);
