@@ -2,7 +2,7 @@
 
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test test-native check-wasm wasm-target fixtures
+.PHONY: test test-native check-wasm wasm-target fixtures train
 
 test: test-native check-wasm
 
@@ -20,3 +20,18 @@ wasm-target:
 # Regenerate tests/fixtures with PyTorch (by hand, never in CI; needs `pip install torch`).
 fixtures:
 	python3 tests/fixtures/make_fixtures.py
+
+# The bundled default model: fetch the Chit-Chat corpus from PyPI and train with the exact
+# settings that produced weights/ (see README, "The bundled model").
+CORPUS := corpus/chitchat_dataset/dataset.json
+TRAIN_FLAGS := --hidden-size 256 --encoder-n-layers 2 --decoder-n-layers 2 --attn-model dot \
+	--min-count 7 --max-length 10 --seed 0 --iterations $(or $(ITERATIONS),6000) --dtype f16
+
+$(CORPUS):
+	mkdir -p corpus
+	python3 -m pip download --no-deps --dest corpus chitchat-dataset==0.9.0
+	cd corpus && python3 -m zipfile -e chitchat_dataset-0.9.0-py3-none-any.whl .
+
+train: $(CORPUS)
+	cargo run --release --features train -- train $(CORPUS) $(TRAIN_FLAGS) \
+		--out weights --checkpoint checkpoint --report report

@@ -48,6 +48,10 @@ pub enum Error {
     #[error("{file}: {message}")]
     BadBundle { file: String, message: String },
 
+    /// A training corpus that cannot be read as its format says.
+    #[error("{file}: {message}")]
+    BadCorpus { file: String, message: String },
+
     /// A PyTorch checkpoint that is not in the tutorial's format.
     #[error("checkpoint: {0}")]
     BadCheckpoint(String),

@@ -16,6 +16,8 @@ pub mod error;
 pub mod import;
 pub mod model;
 pub mod text;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod voc;
 
 pub use bundle::Bundle;

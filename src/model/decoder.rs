@@ -52,6 +52,20 @@ impl LuongAttnDecoderRNN {
         last_hidden: Tensor<3>,
         encoder_outputs: Tensor<3>,
     ) -> (Tensor<2>, Tensor<3>) {
+        let (logits, hidden) =
+            self.forward_logits(embedding, input_step, last_hidden, encoder_outputs);
+        (softmax(logits, 1), hidden)
+    }
+
+    /// [`forward`](Self::forward) before the final softmax: the logits [batch, num_words],
+    /// which training turns into log-probabilities without underflow.
+    pub fn forward_logits(
+        &self,
+        embedding: &Embedding,
+        input_step: Tensor<2, Int>,
+        last_hidden: Tensor<3>,
+        encoder_outputs: Tensor<3>,
+    ) -> (Tensor<2>, Tensor<3>) {
         let [_, batch, hidden] = encoder_outputs.dims();
         let embedded = self
             .embedding_dropout
@@ -70,7 +84,6 @@ impl LuongAttnDecoderRNN {
             1,
         ); // [batch, 2 * hidden]
         let concat_output = tanh(self.concat.forward(concat_input));
-        let output = softmax(self.out.forward(concat_output), 1); // [batch, num_words]
-        (output, hidden_state)
+        (self.out.forward(concat_output), hidden_state) // [batch, num_words]
     }
 }

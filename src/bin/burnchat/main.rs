@@ -7,6 +7,9 @@ use anyhow::{Context, Result};
 use burnchat::{Chatbot, WeightDtype, import::import_checkpoint};
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[cfg(feature = "train")]
+mod train;
+
 /// The seq2seq chatbot of PyTorch's tutorial, in Rust with Burn.
 #[derive(Parser)]
 #[command(version, about)]
@@ -46,10 +49,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Dtype::F32)]
         dtype: Dtype,
     },
+    /// Train a model on a dialogue corpus and export it as a bundle (feature `train`).
+    #[cfg(feature = "train")]
+    Train(train::TrainArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Dtype {
+pub(crate) enum Dtype {
     F32,
     F16,
 }
@@ -76,11 +82,7 @@ fn main() -> Result<()> {
             out,
             dtype,
         } => {
-            let dtype = match dtype {
-                Dtype::F32 => WeightDtype::F32,
-                Dtype::F16 => WeightDtype::F16,
-            };
-            let bundle = import_checkpoint(&checkpoint, dtype, &burnchat::backend::device())
+            let bundle = import_checkpoint(&checkpoint, dtype.into(), &burnchat::backend::device())
                 .with_context(|| format!("importing {}", checkpoint.display()))?;
             bundle
                 .save(&out)
@@ -97,6 +99,17 @@ fn main() -> Result<()> {
                 c.dtype
             );
             Ok(())
+        }
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::train(args),
+    }
+}
+
+impl From<Dtype> for WeightDtype {
+    fn from(d: Dtype) -> Self {
+        match d {
+            Dtype::F32 => WeightDtype::F32,
+            Dtype::F16 => WeightDtype::F16,
         }
     }
 }

@@ -1,0 +1,63 @@
+//! The tutorial's `batch2TrainData`: padded, time-major tensors of a batch of pairs.
+
+use burn::prelude::*;
+
+use super::pairs::Pair;
+use crate::voc::{PAD_TOKEN, Voc};
+
+/// A batch ready for the model. Every word of its pairs must be in the vocabulary.
+pub struct Batch {
+    /// Messages, [seq, batch], padded with PAD, longest first.
+    pub input: Tensor<2, Int>,
+    /// Each message's length in tokens, EOS included.
+    pub lengths: Vec<usize>,
+    /// Replies, [max_target_len, batch], padded with PAD.
+    pub target: Tensor<2, Int>,
+    /// Per target step, [batch, 1]: 1.0 where the step is a real token.
+    pub mask: Vec<Tensor<2>>,
+    /// Per target step, how many real tokens it has.
+    pub mask_counts: Vec<usize>,
+}
+
+/// Builds a batch, sorted by message length as the tutorial does for `pack_padded_sequence`.
+pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch {
+    let mut encoded: Vec<(Vec<u32>, Vec<u32>)> = pairs
+        .iter()
+        .map(|(a, b)| (voc.encode(a).ids, voc.encode(b).ids))
+        .collect();
+    encoded.sort_by_key(|(a, _)| std::cmp::Reverse(a.len()));
+    let batch = encoded.len();
+    let lengths: Vec<usize> = encoded.iter().map(|(a, _)| a.len()).collect();
+    let seq = lengths[0];
+    let target_len = encoded.iter().map(|(_, b)| b.len()).max().unwrap_or(0);
+    // Time-major, padded: [t * batch + b].
+    let time_major = |len: usize, side: &dyn Fn(&(Vec<u32>, Vec<u32>)) -> &Vec<u32>| {
+        let mut ids = vec![PAD_TOKEN as i64; len * batch];
+        for (b, pair) in encoded.iter().enumerate() {
+            for (t, &id) in side(pair).iter().enumerate() {
+                ids[t * batch + b] = id as i64;
+            }
+        }
+        ids
+    };
+    let input = time_major(seq, &|p| &p.0);
+    let target = time_major(target_len, &|p| &p.1);
+    let mask_values: Vec<f32> = target
+        .iter()
+        .map(|&id| if id == PAD_TOKEN as i64 { 0.0 } else { 1.0 })
+        .collect();
+    let mask_counts = mask_values
+        .chunks(batch)
+        .map(|step| step.iter().filter(|&&m| m > 0.0).count())
+        .collect();
+    let mask_all = Tensor::<3>::from_data(TensorData::new(mask_values, [target_len, batch, 1]), device);
+    Batch {
+        input: Tensor::from_data(TensorData::new(input, [seq, batch]), device),
+        lengths,
+        target: Tensor::from_data(TensorData::new(target, [target_len, batch]), device),
+        mask: (0..target_len)
+            .map(|t| mask_all.clone().slice(s![t]).reshape([batch, 1]))
+            .collect(),
+        mask_counts,
+    }
+}
