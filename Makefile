@@ -8,7 +8,7 @@ test: test-native check-wasm
 
 # Native unit and integration tests (PyTorch fixtures, bad input, the CLI).
 test-native:
-	cargo test --locked
+	cargo test --locked --features train
 
 # The library must keep building for the browser: no files, no threads.
 check-wasm: wasm-target

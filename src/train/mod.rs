@@ -155,6 +155,9 @@ impl Trainer {
         }
         device.seed(config.seed);
         let model = Seq2Seq::new(&config.model, &device);
+        // Burn draws initial weights lazily, on first use; draw them now, while the seed
+        // just set is the RNG's state, so that the seed alone fixes them.
+        model.visit(&mut Materialize);
         Ok(Self {
             encoder_optim: optimizer(config.clip),
             decoder_optim: optimizer(config.clip),
@@ -362,6 +365,15 @@ impl Trainer {
 
     pub fn valid_pairs(&self) -> &[Pair] {
         &self.valid
+    }
+}
+
+/// Reads every parameter once, which makes Burn initialise the lazy ones.
+struct Materialize;
+
+impl burn::module::ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let _ = param.val();
     }
 }
 
