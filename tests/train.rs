@@ -25,13 +25,29 @@ fn corpus_fixture(name: &str) -> std::path::PathBuf {
 fn tiny_dataset() -> Dataset {
     let lines = [
         ["hello there", "hi how are you ?", "i am fine thanks ."],
-        ["what is your name ?", "my name is bot .", "nice to meet you bot ."],
-        ["where are you from ?", "i am from the internet .", "is it nice there ?"],
+        [
+            "what is your name ?",
+            "my name is bot .",
+            "nice to meet you bot .",
+        ],
+        [
+            "where are you from ?",
+            "i am from the internet .",
+            "is it nice there ?",
+        ],
         ["do you like music ?", "yes i love jazz .", "me too !"],
-        ["good morning", "good morning to you", "did you sleep well ?"],
+        [
+            "good morning",
+            "good morning to you",
+            "did you sleep well ?",
+        ],
         ["are you busy ?", "not at all .", "great let us talk ."],
         ["what time is it ?", "it is noon .", "time for lunch then ."],
-        ["can you help me ?", "of course i can .", "thank you so much ."],
+        [
+            "can you help me ?",
+            "of course i can .",
+            "thank you so much .",
+        ],
         ["who are you ?", "i am a chatbot .", "that is cool ."],
         ["bye now", "see you later", "take care ."],
     ];
@@ -74,7 +90,10 @@ fn a_tiny_corpus_is_learned() {
     let end = losses[losses.len() - 10..].iter().sum::<f64>() / 10.0;
     assert!(end < start / 10.0, "loss went from {start:.3} to {end:.3}");
 
-    let bot = Chatbot::new(trainer.bundle(WeightDtype::F32).unwrap(), burnchat::backend::device());
+    let bot = Chatbot::new(
+        trainer.bundle(WeightDtype::F32).unwrap(),
+        burnchat::backend::device(),
+    );
     let right = pairs
         .iter()
         .filter(|(message, reply)| bot.reply(message).unwrap().reply == *reply)
@@ -108,7 +127,10 @@ fn a_resumed_run_continues_the_same_loss_curve() {
     assert_eq!(resumed.len(), straight.len());
     for ((i, a), (j, b)) in straight.iter().zip(&resumed) {
         assert_eq!(i, j);
-        assert!((a - b).abs() <= 1e-4 * a.abs(), "iteration {i}: {a} straight, {b} resumed");
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs(),
+            "iteration {i}: {a} straight, {b} resumed"
+        );
     }
 }
 
@@ -171,22 +193,39 @@ fn convokit_reader_orders_utterances_and_skips_broken_lines() {
 #[test]
 fn pairs_are_filtered_trimmed_and_split_by_conversation() {
     let conversations = vec![
-        vec!["a b".to_string(), "a c".into(), "one two three four five six".into()],
+        vec![
+            "a b".to_string(),
+            "a c".into(),
+            "one two three four five six".into(),
+        ],
         vec!["a c".to_string(), "a b".into()],
         vec!["a rare".to_string(), "a b".into()],
     ];
     let data = prepare(&conversations, 5, 2, 0.0, 0);
     // (a c, one two ...) is too long; (a rare, a b) uses a word seen once.
-    assert_eq!(data.train, [("a b".into(), "a c".into()), ("a c".into(), "a b".into())]);
+    assert_eq!(
+        data.train,
+        [("a b".into(), "a c".into()), ("a c".into(), "a b".into())]
+    );
     assert_eq!(data.trimmed, 1);
     assert_eq!(data.voc.index("rare"), None);
 
     // Held out by conversation: all of a conversation's pairs land on one side.
     // Digits are not words, so conversation i is named by two letters, each letter shared
     // with other conversations so that held-out words are known from training.
-    let name = |i: usize| format!("{} {}", (b'a' + (i % 7) as u8) as char, (b'a' + (i / 7) as u8) as char);
+    let name = |i: usize| {
+        format!(
+            "{} {}",
+            (b'a' + (i % 7) as u8) as char,
+            (b'a' + (i / 7) as u8) as char
+        )
+    };
     let conversations: Vec<Vec<String>> = (0..40)
-        .map(|i| ["hello", "hi", "bye"].map(|w| format!("{w} {}", name(i))).to_vec())
+        .map(|i| {
+            ["hello", "hi", "bye"]
+                .map(|w| format!("{w} {}", name(i)))
+                .to_vec()
+        })
         .collect();
     let split = prepare(&conversations, 10, 1, 0.3, 3);
     assert!(!split.valid.is_empty() && split.train.len() > split.valid.len());
@@ -199,11 +238,17 @@ fn pairs_are_filtered_trimmed_and_split_by_conversation() {
             if is_validation(i, 3, 0.3) {
                 assert!(!split.train.contains(pair), "conversation {i}");
             } else {
-                assert!(split.train.contains(pair) && !split.valid.contains(pair), "conversation {i}");
+                assert!(
+                    split.train.contains(pair) && !split.valid.contains(pair),
+                    "conversation {i}"
+                );
             }
         }
     }
-    assert!(split.valid.iter().all(|p| {
-        (0..40).any(|i| is_validation(i, 3, 0.3) && p.0.ends_with(&name(i)))
-    }));
+    assert!(
+        split
+            .valid
+            .iter()
+            .all(|p| { (0..40).any(|i| is_validation(i, 3, 0.3) && p.0.ends_with(&name(i))) })
+    );
 }

@@ -30,18 +30,10 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
     let lengths: Vec<usize> = encoded.iter().map(|(a, _)| a.len()).collect();
     let seq = lengths[0];
     let target_len = encoded.iter().map(|(_, b)| b.len()).max().unwrap_or(0);
-    // Time-major, padded: [t * batch + b].
-    let time_major = |len: usize, side: &dyn Fn(&(Vec<u32>, Vec<u32>)) -> &Vec<u32>| {
-        let mut ids = vec![PAD_TOKEN as i64; len * batch];
-        for (b, pair) in encoded.iter().enumerate() {
-            for (t, &id) in side(pair).iter().enumerate() {
-                ids[t * batch + b] = id as i64;
-            }
-        }
-        ids
-    };
-    let input = time_major(seq, &|p| &p.0);
-    let target = time_major(target_len, &|p| &p.1);
+    let inputs: Vec<&[u32]> = encoded.iter().map(|(a, _)| a.as_slice()).collect();
+    let targets: Vec<&[u32]> = encoded.iter().map(|(_, b)| b.as_slice()).collect();
+    let input = time_major(&inputs, seq);
+    let target = time_major(&targets, target_len);
     let mask_values: Vec<f32> = target
         .iter()
         .map(|&id| if id == PAD_TOKEN as i64 { 0.0 } else { 1.0 })
@@ -50,7 +42,8 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
         .chunks(batch)
         .map(|step| step.iter().filter(|&&m| m > 0.0).count())
         .collect();
-    let mask_all = Tensor::<3>::from_data(TensorData::new(mask_values, [target_len, batch, 1]), device);
+    let mask_all =
+        Tensor::<3>::from_data(TensorData::new(mask_values, [target_len, batch, 1]), device);
     Batch {
         input: Tensor::from_data(TensorData::new(input, [seq, batch]), device),
         lengths,
@@ -60,4 +53,16 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
             .collect(),
         mask_counts,
     }
+}
+
+/// Sequences laid out time-major and padded with PAD: element `[t * batch + b]`.
+fn time_major(sequences: &[&[u32]], len: usize) -> Vec<i64> {
+    let batch = sequences.len();
+    let mut ids = vec![PAD_TOKEN as i64; len * batch];
+    for (b, sequence) in sequences.iter().enumerate() {
+        for (t, &id) in sequence.iter().enumerate() {
+            ids[t * batch + b] = id as i64;
+        }
+    }
+    ids
 }

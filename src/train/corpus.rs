@@ -43,16 +43,20 @@ pub fn read_chitchat(path: &Path) -> Result<Corpus> {
     let mut corpus = Corpus::default();
     for (id, value) in raw {
         let Ok(conversation) = serde_json::from_value::<Conversation>(value) else {
-            corpus.skipped.push(format!("{}: conversation {id}: no messages list", path.display()));
+            corpus.skipped.push(format!(
+                "{}: conversation {id}: no messages list",
+                path.display()
+            ));
             continue;
         };
         let mut lines = Vec::new();
         for message in conversation.messages.iter().flatten() {
             match message.get("text").and_then(|t| t.as_str()) {
                 Some(text) => lines.push(text.to_string()),
-                None => corpus
-                    .skipped
-                    .push(format!("{}: conversation {id}: a message has no text", path.display())),
+                None => corpus.skipped.push(format!(
+                    "{}: conversation {id}: a message has no text",
+                    path.display()
+                )),
             }
         }
         corpus.conversations.push(lines);
@@ -94,7 +98,9 @@ pub fn read_cornell(dir: &Path) -> Result<Corpus> {
             )
         });
         let Some(ids) = ids.filter(|_| fields.len() == 4) else {
-            corpus.skipped.push(format!("{}: not 4 fields ending in a list", where_()));
+            corpus
+                .skipped
+                .push(format!("{}: not 4 fields ending in a list", where_()));
             continue;
         };
         let mut utterances = Vec::with_capacity(ids.len());
@@ -102,7 +108,9 @@ pub fn read_cornell(dir: &Path) -> Result<Corpus> {
             match lines.get(id) {
                 Some(text) => utterances.push(text.clone()),
                 None => {
-                    corpus.skipped.push(format!("{}: unknown line {id}", where_()));
+                    corpus
+                        .skipped
+                        .push(format!("{}: unknown line {id}", where_()));
                     utterances.clear();
                     break;
                 }

@@ -15,8 +15,8 @@ pub mod report;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn_store::{BurnpackStore, ModuleSnapshot};
@@ -77,6 +77,29 @@ impl TrainConfig {
             valid_every: 200,
             valid_pairs: 1024,
         }
+    }
+}
+
+impl TrainConfig {
+    /// Refuses settings no run can use.
+    pub fn check(&self) -> Result<()> {
+        self.model.check()?;
+        let fail = |m: &str| {
+            Err(Error::BadCorpus {
+                file: "training settings".into(),
+                message: m.into(),
+            })
+        };
+        if self.batch_size == 0 || self.valid_every == 0 {
+            return fail("batch_size and valid_every must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.decoder_learning_ratio > 0.0 && self.clip > 0.0) {
+            return fail("learning_rate, decoder_learning_ratio and clip must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.teacher_forcing_ratio) {
+            return fail("teacher_forcing_ratio must be in [0, 1]");
+        }
+        Ok(())
     }
 }
 
@@ -146,7 +169,7 @@ impl Trainer {
     /// A fresh model for `dataset`; `config.model.num_words` is taken from its vocabulary.
     pub fn new(mut config: TrainConfig, dataset: Dataset, device: Device) -> Result<Self> {
         config.model.num_words = dataset.voc.num_words();
-        config.model.check()?;
+        config.check()?;
         if dataset.train.is_empty() {
             return Err(Error::BadCorpus {
                 file: "corpus".into(),
@@ -175,7 +198,12 @@ impl Trainer {
     /// Continues from a checkpoint written by [`save_checkpoint`](Self::save_checkpoint).
     /// `dataset` must be the one it was trained on (same vocabulary); `iterations` may
     /// raise the total.
-    pub fn resume(dir: &Path, dataset: Dataset, iterations: Option<usize>, device: Device) -> Result<Self> {
+    pub fn resume(
+        dir: &Path,
+        dataset: Dataset,
+        iterations: Option<usize>,
+        device: Device,
+    ) -> Result<Self> {
         let state_path = dir.join(STATE_FILE);
         let state: TrainerState =
             serde_json::from_slice(&std::fs::read(&state_path).map_err(io_error(&state_path))?)
@@ -319,7 +347,7 @@ impl Trainer {
 
     /// Runs until `config.iterations` or until `stop` is set, validating every
     /// `valid_every` iterations and checkpointing into `checkpoint_dir` every
-    /// `checkpoint_every` iterations and at the end (a stop included).
+    /// `checkpoint_every` iterations (0: never) and at the end (a stop included).
     pub fn run(
         &mut self,
         checkpoint_dir: &Path,
@@ -329,10 +357,10 @@ impl Trainer {
     ) -> Result<()> {
         while self.iteration < self.config.iterations && !stop.load(Ordering::Relaxed) {
             let loss = self.step();
-            if self.iteration % self.config.valid_every == 0 {
+            if self.iteration.is_multiple_of(self.config.valid_every) {
                 self.validate();
             }
-            if self.iteration % checkpoint_every == 0 {
+            if self.iteration.is_multiple_of(checkpoint_every) {
                 self.save_checkpoint(checkpoint_dir)?;
             }
             on_progress(Progress {
@@ -392,12 +420,10 @@ pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Ten
     let mut loss = Tensor::<1>::zeros([1], &device);
     let mut token_nll = Tensor::<1>::zeros([1], &device);
     for t in 0..target_len {
-        let (logits, h) = model.decoder.forward_logits(
-            &model.embedding,
-            input,
-            hidden,
-            encoder_outputs.clone(),
-        );
+        let (logits, h) =
+            model
+                .decoder
+                .forward_logits(&model.embedding, input, hidden, encoder_outputs.clone());
         hidden = h;
         let target_t = batch.target.clone().slice(s![t..t + 1]); // [1, batch]
         let picked = log_softmax(logits.clone(), 1).gather(1, target_t.clone().reshape([width, 1]));

@@ -41,16 +41,28 @@ pub fn plot_losses(history: &History, path: &Path) -> Result<()> {
     let font = FONTS
         .iter()
         .find_map(|f| std::fs::read(f).ok())
-        .ok_or_else(|| plot_error(path, "no DejaVuSans.ttf font (apt-get install fonts-dejavu-core)"))?;
-    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into_boxed_slice()))
-        .map_err(|_| plot_error(path, "the font could not be read"))?;
+        .ok_or_else(|| {
+            plot_error(
+                path,
+                "no DejaVuSans.ttf font (apt-get install fonts-dejavu-core)",
+            )
+        })?;
+    plotters::style::register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        Box::leak(font.into_boxed_slice()),
+    )
+    .map_err(|_| plot_error(path, "the font could not be read"))?;
     let smoothed: Vec<(usize, f64)> = history
         .train
         .iter()
         .enumerate()
         .map(|(i, &(it, _))| {
             let window = &history.train[i.saturating_sub(49)..=i];
-            (it, window.iter().map(|&(_, l)| l).sum::<f64>() / window.len() as f64)
+            (
+                it,
+                window.iter().map(|&(_, l)| l).sum::<f64>() / window.len() as f64,
+            )
         })
         .collect();
     let last = smoothed.last().map_or(1, |&(it, _)| it).max(1);
@@ -78,7 +90,10 @@ pub fn plot_losses(history: &History, path: &Path) -> Result<()> {
             .label("training (mean of 50)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
         chart
-            .draw_series(LineSeries::new(history.valid.iter().copied(), RED.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                history.valid.iter().copied(),
+                RED.stroke_width(2),
+            ))?
             .label("validation")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
         chart

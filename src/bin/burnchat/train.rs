@@ -39,8 +39,8 @@ pub struct TrainArgs {
     corpus: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Chitchat)]
     format: Format,
-    /// Where the bundle goes.
-    #[arg(long, default_value = "weights")]
+    /// Where the bundle goes (`weights` replaces the bundled model).
+    #[arg(long)]
     out: PathBuf,
     /// How the bundle stores its tensors.
     #[arg(long, value_enum, default_value_t = Dtype::F16)]
@@ -94,6 +94,9 @@ pub struct TrainArgs {
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1");
+    }
     let corpus: Corpus = match args.format {
         Format::Chitchat => read_chitchat(&args.corpus),
         Format::Cornell => read_cornell(&args.corpus),
@@ -101,7 +104,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
     }
     .with_context(|| format!("reading {}", args.corpus.display()))?;
     if !corpus.skipped.is_empty() {
-        eprintln!("skipped {} unreadable records, the first:", corpus.skipped.len());
+        eprintln!(
+            "skipped {} unreadable records, the first:",
+            corpus.skipped.len()
+        );
         for line in corpus.skipped.iter().take(5) {
             eprintln!("  {line}");
         }
@@ -150,15 +156,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
         };
         Trainer::new(config, dataset, device())?
     };
-    if args.checkpoint_every == 0 || trainer.config.valid_every == 0 {
-        bail!("--checkpoint-every and --valid-every must be at least 1");
-    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
-    let bar = ProgressBar::new(trainer.config.iterations as u64).with_position(trainer.iteration as u64);
+    let bar =
+        ProgressBar::new(trainer.config.iterations as u64).with_position(trainer.iteration as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} eta {eta_precise} {msg}",
@@ -171,7 +175,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let first = trainer.iteration;
     trainer.run(&args.checkpoint, args.checkpoint_every, &stop, |p| {
         bar.set_position(p.iteration as u64);
-        let valid = p.history.valid.last().map_or(String::new(), |(_, v)| format!(" valid {v:.3}"));
+        let valid = p
+            .history
+            .valid
+            .last()
+            .map_or(String::new(), |(_, v)| format!(" valid {v:.3}"));
         bar.set_message(format!("loss {:.3}{valid}", p.loss));
     })?;
     bar.finish();
@@ -201,13 +209,21 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let mut report = format!(
         "# Training report\n\niterations: {}\n\nlast validation loss: {}\n\n| prompt | reply |\n|---|---|\n",
         trainer.iteration,
-        trainer.history.valid.last().map_or("-".into(), |(i, v)| format!("{v:.3} at {i}"))
+        trainer
+            .history
+            .valid
+            .last()
+            .map_or("-".into(), |(i, v)| format!("{v:.3} at {i}"))
     );
     for (prompt, reply) in sample_replies(&bot, &PROMPTS) {
         println!("> {prompt}\nBot: {reply}");
         report.push_str(&format!("| {prompt} | {reply} |\n"));
     }
     std::fs::write(args.report.join("report.md"), report)?;
-    eprintln!("bundle in {}, report in {}", args.out.display(), args.report.display());
+    eprintln!(
+        "bundle in {}, report in {}",
+        args.out.display(),
+        args.report.display()
+    );
     Ok(())
 }
