@@ -253,11 +253,7 @@ impl Bundle {
     /// Writes the bundle into `dir` (created if needed), tensors stored as `config.dtype`.
     #[cfg(feature = "native")]
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
-        let io = |path: &std::path::Path| {
-            let path = path.display().to_string();
-            move |source| Error::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let adapter = BurnToPyTorchAdapter.chain(FloatCastAdapter::to(dtype_of(self.config.dtype)));
         let model_path = dir.join(MODEL_FILE);
         let mut store = SafetensorsStore::from_file(&model_path)
@@ -272,13 +268,13 @@ impl Bundle {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&model_path, std::fs::Permissions::from_mode(0o644))
-                .map_err(io(&model_path))?;
+                .map_err(Error::io(&model_path))?;
         }
         let config_path = dir.join(CONFIG_FILE);
         std::fs::write(&config_path, self.config.to_json_pretty() + "\n")
-            .map_err(io(&config_path))?;
+            .map_err(Error::io(&config_path))?;
         let voc_path = dir.join(VOC_FILE);
-        std::fs::write(&voc_path, self.voc.to_json() + "\n").map_err(io(&voc_path))?;
+        std::fs::write(&voc_path, self.voc.to_json() + "\n").map_err(Error::io(&voc_path))?;
         Ok(())
     }
 }

@@ -71,10 +71,25 @@ fn quoted(words: &[String]) -> String {
 }
 
 impl Error {
+    /// Maps an I/O failure on `path` to [`Error::Io`].
+    #[cfg(feature = "native")]
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn bundle(file: &str, message: impl std::fmt::Display) -> Self {
         Error::BadBundle {
             file: file.to_string(),
             message: message.to_string(),
         }
     }
+}
+
+/// Reads a whole file, naming it in the error.
+#[cfg(feature = "native")]
+pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(Error::io(path))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, read};
 
 /// Conversations read from a corpus, and what was skipped on the way.
 #[derive(Debug, Default)]
@@ -14,13 +14,6 @@ pub struct Corpus {
     pub conversations: Vec<Vec<String>>,
     /// One entry per unreadable line or record: `file:line: why`.
     pub skipped: Vec<String>,
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })
 }
 
 fn corpus_error(path: &Path, message: impl std::fmt::Display) -> Error {

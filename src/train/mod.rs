@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
 use crate::config::{ModelConfig, WeightDtype};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, read};
 use crate::model::Seq2Seq;
 use crate::voc::{SOS_TOKEN, Voc};
 use batch::{Batch, batch_to_train_data};
@@ -151,13 +151,6 @@ fn optimizer(clip: f64) -> ModuleOptimizer {
         .init()
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 fn store_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::BadBundle {
         file: path.display().to_string(),
@@ -206,10 +199,9 @@ impl Trainer {
     ) -> Result<Self> {
         let state_path = dir.join(STATE_FILE);
         let state: TrainerState =
-            serde_json::from_slice(&std::fs::read(&state_path).map_err(io_error(&state_path))?)
-                .map_err(|e| store_error(&state_path, e))?;
+            serde_json::from_slice(&read(&state_path)?).map_err(|e| store_error(&state_path, e))?;
         let voc_path = dir.join(VOC_FILE);
-        let voc = Voc::from_json(&std::fs::read(&voc_path).map_err(io_error(&voc_path))?)?;
+        let voc = Voc::from_json(&read(&voc_path)?)?;
         if voc != dataset.voc {
             return Err(store_error(
                 &voc_path,
@@ -240,7 +232,7 @@ impl Trainer {
     /// Writes the model, both optimizers, the iteration and the history into `dir`, each file
     /// replaced whole, so an interrupted save leaves the previous checkpoint readable.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let model_path = dir.join(MODEL_FILE);
         let mut store = BurnpackStore::from_file(&model_path).overwrite(true);
         self.model()
@@ -261,8 +253,8 @@ impl Trainer {
         let write = |file: &str, text: String| {
             let path = dir.join(file);
             let tmp = dir.join(format!("{file}.tmp"));
-            std::fs::write(&tmp, text).map_err(io_error(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io_error(&path))
+            std::fs::write(&tmp, text).map_err(Error::io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(Error::io(&path))
         };
         write(VOC_FILE, self.voc.to_json())?;
         write(
