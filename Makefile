@@ -1,24 +1,66 @@
-# burnchat: `make test` runs every test, installing what is missing.
+# burnchat. `make serve`: build the page and serve it on http://127.0.0.1:8080.
+# `make test`: every test. Both install what is missing.
 
 WASM_TARGET := wasm32-unknown-unknown
+PORT ?= 8080
+export CHROMEDRIVER ?= /usr/bin/chromedriver
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: test test-native check-wasm wasm-target fixtures train
+.PHONY: test test-native test-wasm test-e2e serve dist tools browser golden fixtures train apt-update
 
-test: test-native check-wasm
+test: test-native test-wasm test-e2e
 
-# Native unit and integration tests (PyTorch fixtures, bad input, the CLI, the trainer).
+# Native unit and integration tests (PyTorch fixtures, bad input, the CLI, the trainer,
+# the bundled model's golden replies).
 test-native:
 	cargo test --locked --features train
 
-# The library must keep compiling for the browser: no files, no threads. (`check` finds
-# every compile error without spending CI time on code generation.)
-check-wasm: wasm-target
-	cargo check --locked --lib --target $(WASM_TARGET) --no-default-features
+# --- tools, each installed only when missing --------------------------------------------
+apt-update:
+	@[ -n "$$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null)" ] || apt-get update -qq
 
-wasm-target:
+tools: apt-update
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@command -v wasm-pack >/dev/null || cargo install --locked wasm-pack
 
-# Regenerate tests/fixtures with PyTorch (by hand, never in CI; needs `pip install torch`).
+browser: apt-update
+	@command -v chromium >/dev/null && [ -x /usr/bin/chromedriver ] || $(APT_INSTALL) chromium chromium-driver
+
+# --- the page --------------------------------------------------------------------------
+# wasm-pack builds the module; dist/ gets the page, the module and the bundled weights, and
+# the service worker a version from all of them. (Debian's wasm-opt 108 breaks the
+# externref table of wasm-bindgen 0.2.130's output, so the module ships as rustc made it.)
+dist: tools
+	wasm-pack build --target web --release --out-dir target/pkg --no-typescript . --no-default-features
+	rm -rf dist && mkdir -p dist/pkg dist/weights
+	cp www/index.html www/style.css www/app.js www/worker.js dist/
+	cp target/pkg/burnchat.js dist/pkg/
+	cp target/pkg/burnchat_bg.wasm dist/pkg/
+	cp weights/model.safetensors weights/config.json weights/voc.json dist/weights/
+	version=$$(cat dist/*.* dist/pkg/* dist/weights/* | sha256sum | cut -c1-12); \
+		sed "s/__VERSION__/$$version/" www/sw.js > dist/sw.js
+	@ls -l dist/pkg/burnchat_bg.wasm target/pkg/burnchat_bg.wasm dist/weights/model.safetensors
+
+serve: dist
+	@echo "burnchat on http://127.0.0.1:$(PORT)"
+	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory dist
+
+# --- browser tests ---------------------------------------------------------------------
+# The wasm module in headless Chromium, against the native golden replies.
+test-wasm: tools browser
+	wasm-pack test --release --headless --chrome . --no-default-features --test web
+
+# The page end to end with playwright-core driving Debian's Chromium.
+test-e2e: dist browser
+	cd tests/e2e && npm ci --no-audit --no-fund --silent
+	node --test tests/e2e/
+
+# --- maintenance (by hand) -------------------------------------------------------------
+# The golden replies of the bundled model, from the native CLI.
+golden:
+	tr '\n' '\0' < tests/golden/inputs.txt | xargs -0 cargo run -q -- reply --json > tests/golden/replies.json
+
+# Regenerate tests/fixtures with PyTorch (needs `pip install torch`).
 fixtures:
 	python3 tests/fixtures/make_fixtures.py
 

@@ -235,13 +235,7 @@ impl Bundle {
     /// Loads a bundle from a directory.
     #[cfg(feature = "native")]
     pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
-        let read = |file: &str| {
-            let path = dir.join(file);
-            std::fs::read(&path).map_err(|source| Error::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        };
+        let read = |file: &str| crate::error::read(&dir.join(file));
         Self::from_bytes(
             read(MODEL_FILE)?,
             &read(CONFIG_FILE)?,

@@ -6,6 +6,8 @@
 //! - [`config`], [`bundle`]: the weight bundle and its format.
 //! - [`chatbot`]: the one `reply` entry point.
 //! - `import` (feature `native`): the tutorial's checkpoints.
+//! - `train` (feature `train`): the trainer.
+//! - `wasm` (wasm32 only): the browser module.
 
 pub mod backend;
 pub mod bundle;
@@ -19,6 +21,8 @@ pub mod text;
 #[cfg(feature = "train")]
 pub mod train;
 pub mod voc;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use bundle::Bundle;
 pub use chatbot::{Chatbot, Reply};

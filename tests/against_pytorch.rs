@@ -2,6 +2,7 @@
 //! `tests/fixtures/make_fixtures.py` with the tutorial's own model code. The checkpoint goes
 //! through the same import as `burnchat import`, is saved as a bundle and loaded back, and must
 //! reproduce PyTorch's greedy tokens exactly and its scores and encoder outputs within 1e-5.
+#![cfg(feature = "native")]
 
 use std::path::{Path, PathBuf};
 

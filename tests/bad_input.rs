@@ -1,6 +1,7 @@
 //! Bad bundles and bad messages end in typed errors that name what is wrong, never in a panic
 //! or a silent answer. The bundles are made from a PyTorch fixture checkpoint
 //! (tests/fixtures/make_fixtures.py) and then damaged.
+#![cfg(feature = "native")]
 
 use std::path::{Path, PathBuf};
 

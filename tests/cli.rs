@@ -1,5 +1,6 @@
 //! The `burnchat` binary end to end: `import` a tutorial checkpoint written by PyTorch
 //! (tests/fixtures/make_fixtures.py), then `reply --json` gives PyTorch's greedy tokens.
+#![cfg(feature = "native")]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,94 @@
+// The page: draws the conversation and talks to the worker, which holds the model.
+// Messages from the worker: progress, ready, reply, error.
+
+const log = document.getElementById("log");
+const form = document.getElementById("form");
+const input = document.getElementById("message");
+const send = document.getElementById("send");
+const loading = document.getElementById("loading");
+const progress = document.getElementById("progress");
+const progressText = document.getElementById("progress-text");
+
+// Text only, never HTML: user and bot words go in with textContent.
+function bubble(kind, text, detail) {
+  const li = document.createElement("li");
+  li.className = kind;
+  li.textContent = text;
+  if (detail) {
+    const small = document.createElement("span");
+    small.className = "time";
+    small.textContent = detail;
+    li.append(small);
+  }
+  log.append(li);
+  li.scrollIntoView({ block: "end" });
+  return li;
+}
+
+function quoted(words) {
+  return words.map((w) => `'${w}'`).join(", ");
+}
+
+function setBusy(busy) {
+  input.disabled = busy;
+  send.disabled = busy;
+  if (!busy) input.focus();
+}
+
+function megabytes(bytes) {
+  return (bytes / 1e6).toFixed(1);
+}
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline cache:", e));
+}
+
+const worker = new Worker("worker.js", { type: "module" });
+worker.onmessage = ({ data }) => {
+  switch (data.type) {
+    case "progress": {
+      const percent = data.total ? Math.round((100 * data.loaded) / data.total) : 0;
+      progress.value = percent;
+      progressText.textContent =
+        `${megabytes(data.loaded)} of ${megabytes(data.total)} MB (${percent}%)`;
+      break;
+    }
+    case "ready":
+      loading.hidden = true;
+      document.body.dataset.ready = "true";
+      bubble("bot", "Hello! Ask me anything.");
+      setBusy(false);
+      break;
+    case "reply": {
+      const { reply } = data;
+      reply.unknown = [...new Set(reply.unknown)];
+      if (reply.unknown.length === 1) {
+        bubble("notice", `I don't know the word ${quoted(reply.unknown)} yet.`);
+      } else if (reply.unknown.length > 1) {
+        bubble("notice", `I don't know the words ${quoted(reply.unknown)} yet.`);
+      }
+      bubble("bot", reply.reply || "…", `${reply.ms.toFixed(0)} ms`);
+      setBusy(false);
+      break;
+    }
+    case "error":
+      if (data.fatal) {
+        document.getElementById("progress-label").textContent = "The model could not load:";
+        progressText.textContent = data.message;
+      } else {
+        bubble("notice", data.message);
+        setBusy(false);
+      }
+      break;
+  }
+};
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value;
+  if (!text.trim() || input.disabled) return;
+  bubble("me", text);
+  input.value = "";
+  setBusy(true);
+  worker.postMessage({ type: "ask", text });
+});
