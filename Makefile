@@ -6,7 +6,7 @@ PORT ?= 8080
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: test test-native test-wasm test-e2e serve dist tools browser golden fixtures train apt-update
+.PHONY: test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train apt-update
 
 test: test-native test-wasm test-e2e
 
@@ -19,7 +19,7 @@ test-native:
 apt-update:
 	@[ -n "$$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null)" ] || apt-get update -qq
 
-tools: apt-update
+toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@command -v wasm-pack >/dev/null || cargo install --locked wasm-pack
 
@@ -27,15 +27,23 @@ browser: apt-update
 	@command -v chromium >/dev/null && [ -x /usr/bin/chromedriver ] || $(APT_INSTALL) chromium chromium-driver
 
 # --- the page --------------------------------------------------------------------------
-# wasm-pack builds the module; dist/ gets the page, the module and the bundled weights, and
-# the service worker a version from all of them. (Debian's wasm-opt 108 breaks the
-# externref table of wasm-bindgen 0.2.130's output, so the module ships as rustc made it.)
-dist: tools
+# wasm-pack builds the module, wasm-opt shrinks it; dist/ gets the page, the module and the
+# bundled weights, and the service worker a version from all of them. wasm-opt is binaryen's
+# npm package: Debian's binaryen (108) breaks the externref table of wasm-bindgen's output.
+WASM_OPT := node tools/node_modules/binaryen/bin/wasm-opt
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	--enable-mutable-globals --enable-reference-types --enable-multivalue
+
+tools/node_modules: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --silent
+	touch tools/node_modules
+
+dist: toolchain tools/node_modules
 	wasm-pack build --target web --release --out-dir target/pkg --no-typescript . --no-default-features
 	rm -rf dist && mkdir -p dist/pkg dist/weights
 	cp www/index.html www/style.css www/app.js www/worker.js dist/
 	cp target/pkg/burnchat.js dist/pkg/
-	cp target/pkg/burnchat_bg.wasm dist/pkg/
+	$(WASM_OPT) -O3 $(WASM_OPT_FEATURES) target/pkg/burnchat_bg.wasm -o dist/pkg/burnchat_bg.wasm
 	cp weights/model.safetensors weights/config.json weights/voc.json dist/weights/
 	version=$$(cat dist/*.* dist/pkg/* dist/weights/* | sha256sum | cut -c1-12); \
 		sed "s/__VERSION__/$$version/" www/sw.js > dist/sw.js
@@ -47,7 +55,7 @@ serve: dist
 
 # --- browser tests ---------------------------------------------------------------------
 # The wasm module in headless Chromium, against the native golden replies.
-test-wasm: tools browser
+test-wasm: toolchain browser
 	wasm-pack test --release --headless --chrome . --no-default-features --test web
 
 # The page end to end with playwright-core driving Debian's Chromium.
