@@ -7,16 +7,10 @@
 use std::path::Path;
 
 use burnchat::Chatbot;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Golden {
-    input: String,
-    reply: String,
-    tokens: Vec<u32>,
-    scores: Vec<f32>,
-    unknown: Vec<String>,
-}
+#[path = "golden/record.rs"]
+mod record;
+use record::Golden;
 
 #[test]
 fn the_bundled_model_gives_the_golden_replies() {

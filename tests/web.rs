@@ -16,14 +16,9 @@ const CONFIG: &[u8] = include_bytes!("../weights/config.json");
 const VOC: &[u8] = include_bytes!("../weights/voc.json");
 const GOLDEN: &str = include_str!("golden/replies.json");
 
-#[derive(Deserialize)]
-struct Golden {
-    input: String,
-    reply: String,
-    tokens: Vec<u32>,
-    scores: Vec<f32>,
-    unknown: Vec<String>,
-}
+#[path = "golden/record.rs"]
+mod record;
+use record::Golden;
 
 #[derive(Deserialize)]
 struct Answer {
