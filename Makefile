@@ -3,10 +3,14 @@
 
 WASM_TARGET := wasm32-unknown-unknown
 PORT ?= 8080
+# The compute backend of the browser module (and of `make bench`): ndarray or flex.
+BACKEND ?= ndarray
+WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train apt-update
+.PHONY: test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train apt-update \
+	bench bench-browser bench-torch
 
 test: test-native test-wasm test-e2e
 
@@ -39,7 +43,7 @@ tools/node_modules: tools/package.json tools/package-lock.json
 	touch tools/node_modules
 
 dist: toolchain tools/node_modules
-	wasm-pack build --target web --release --out-dir target/pkg --no-typescript . --no-default-features
+	wasm-pack build --target web --release --out-dir target/pkg --no-typescript . $(WASM_FEATURES)
 	rm -rf dist && mkdir -p dist/pkg dist/weights
 	cp www/index.html www/style.css www/app.js www/worker.js dist/
 	cp target/pkg/burnchat.js dist/pkg/
@@ -56,12 +60,28 @@ serve: dist
 # --- browser tests ---------------------------------------------------------------------
 # The wasm module in headless Chromium, against the native golden replies.
 test-wasm: toolchain browser
-	wasm-pack test --release --headless --chrome . --no-default-features --test web
+	wasm-pack test --release --headless --chrome . $(WASM_FEATURES) --test web
 
 # The page end to end with playwright-core driving Debian's Chromium.
 test-e2e: dist browser
 	cd tests/e2e && npm ci --no-audit --no-fund --silent
 	node --test tests/e2e/
+
+# --- benchmarks (by hand, never in CI; BENCHMARKS.md has the figures) -------------------
+# Native reply latency and memory of the bundled model, one thread.
+bench:
+	cargo build --release --no-default-features --features native,$(BACKEND)
+	target/release/burnchat bench --threads 1 --soak 10000
+
+# The same in headless Chromium, in the page's Web Worker, plus page load to first reply.
+bench-browser: dist browser
+	cd tests/e2e && npm ci --no-audit --no-fund --silent
+	node tests/e2e/bench.mjs
+
+# Eager PyTorch and TorchScript against burnchat, one table (needs `pip install torch numpy`).
+bench-torch:
+	cargo build --release --no-default-features --features native,$(BACKEND)
+	python3 bench/reply_speed.py --threads 1
 
 # --- maintenance (by hand) -------------------------------------------------------------
 # The golden replies of the bundled model, from the native CLI.

@@ -5,11 +5,13 @@
 //! - [`model`]: one file per component of the tutorial.
 //! - [`config`], [`bundle`]: the weight bundle and its format.
 //! - [`chatbot`]: the one `reply` entry point.
+//! - [`bench`]: the reply-latency and memory benchmark, native and in the browser.
 //! - `import` (feature `native`): the tutorial's checkpoints.
 //! - `train` (feature `train`): the trainer.
 //! - `wasm` (wasm32 only): the browser module.
 
 pub mod backend;
+pub mod bench;
 pub mod bundle;
 pub mod chatbot;
 pub mod config;

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::bench;
 use crate::chatbot::{Chatbot, Reply};
 
 #[wasm_bindgen]
@@ -36,8 +37,12 @@ fn timed_reply(bot: &Chatbot, text: &str) -> Result<JsValue, JsError> {
         reply,
         ms: performance_now() - started,
     };
-    // A plain object (not a `Map`, serde_wasm_bindgen's default for a flattened struct).
-    Ok(timed.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+    to_js(&timed)
+}
+
+/// A plain JS object (not a `Map`, serde_wasm_bindgen's default for a flattened struct).
+fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
 }
 
 /// A chatbot loaded from any bundle's three files, for people who bring their own model.
@@ -75,12 +80,38 @@ pub fn load(model: Vec<u8>, config: &[u8], voc: &[u8]) -> Result<(), JsError> {
     Ok(())
 }
 
+fn with_bundled<T>(f: impl FnOnce(&Chatbot) -> Result<T, JsError>) -> Result<T, JsError> {
+    BUNDLED.with(|b| match b.borrow().as_ref() {
+        Some(bot) => f(bot),
+        None => Err(JsError::new("no model loaded: call load() first")),
+    })
+}
+
 /// Answers from the bundled model: `{input, reply, tokens, scores, unknown, ms}`, or throws
 /// an `Error` (no model loaded yet, empty message, no known word, too long).
 #[wasm_bindgen]
 pub fn reply(text: &str) -> Result<JsValue, JsError> {
-    BUNDLED.with(|b| match b.borrow().as_ref() {
-        Some(bot) => timed_reply(bot, text),
-        None => Err(JsError::new("no model loaded: call load() first")),
+    with_bundled(|bot| timed_reply(bot, text))
+}
+
+/// `burnchat bench` in the browser, on the bundled model: one warm-up pass over the
+/// benchmark's prompts, then `rounds` timed passes with `performance.now()`.
+/// Returns `{replies, median_ms, p90_ms, mean_ms, mean_tokens, ms_per_token}`.
+#[wasm_bindgen]
+pub fn bench(rounds: usize) -> Result<JsValue, JsError> {
+    with_bundled(|bot| {
+        to_js(&bench::measure(bot, rounds, performance_now)?)
+    })
+}
+
+/// `replies` replies in a row on the bundled model, sampling the wasm memory's size:
+/// `{replies, baseline_bytes, max_bytes, final_bytes}`.
+#[wasm_bindgen]
+pub fn soak(replies: usize) -> Result<JsValue, JsError> {
+    with_bundled(|bot| {
+        let soak = bench::soak(bot, replies, || {
+            (core::arch::wasm32::memory_size(0) * 65536) as u64
+        })?;
+        to_js(&soak)
     })
 }

@@ -1,6 +1,6 @@
 // The model lives here, off the page's thread: the page never freezes while the weights
 // download or a reply is computed.
-import init, { load, reply } from "./pkg/burnchat.js";
+import init, { bench, load, reply, soak } from "./pkg/burnchat.js";
 
 const FILES = ["weights/model.safetensors", "weights/config.json", "weights/voc.json"];
 
@@ -41,11 +41,18 @@ const ready = (async () => {
   throw e;
 });
 
+// "ask" is the page's; "bench" is tests/e2e/bench.mjs's (the benchmark, run by hand).
+const handlers = {
+  ask: (data) => ({ type: "reply", reply: reply(data.text) }),
+  bench: (data) => ({ type: "bench", latency: bench(data.rounds), soak: data.soak ? soak(data.soak) : null }),
+};
+
 onmessage = async ({ data }) => {
-  if (data.type !== "ask") return;
+  const handle = handlers[data.type];
+  if (!handle) return;
   await ready;
   try {
-    postMessage({ type: "reply", reply: reply(data.text) });
+    postMessage(handle(data));
   } catch (e) {
     postMessage({ type: "error", message: String(e.message || e) });
   }

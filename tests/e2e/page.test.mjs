@@ -2,50 +2,27 @@
 // chat, try to inject a script, go offline and chat again. Screenshots go to artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launch, serveDist } from "./browser.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "..", "..", "dist");
-const artifacts = join(here, "artifacts");
-const port = 18000 + Math.floor(Math.random() * 1000);
-const url = `http://127.0.0.1:${port}/`;
+const artifacts = join(dirname(fileURLToPath(import.meta.url)), "artifacts");
 
 let server;
+let url;
 let browser;
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  server = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dist], {
-    stdio: "ignore",
-  });
-  // Wait for the server to answer (bounded: 50 tries).
-  for (let i = 0; i < 50; i++) {
-    try {
-      if ((await fetch(url)).ok) break;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  server = await serveDist();
+  url = server.url;
+  browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill();
+  server?.stop();
 });
 
 async function ask(page, text) {

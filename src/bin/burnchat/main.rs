@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use burnchat::{Chatbot, WeightDtype, import::import_checkpoint};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench;
 #[cfg(feature = "train")]
 mod train;
 
@@ -49,6 +50,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Dtype::F32)]
         dtype: Dtype,
     },
+    /// Rewrite a bundle with its tensors stored as another type (e.g. f32 to f16).
+    Convert {
+        /// The bundle directory to read.
+        bundle: PathBuf,
+        /// Bundle directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// How to store the tensors.
+        #[arg(long, value_enum)]
+        dtype: Dtype,
+    },
+    /// Time replies over a fixed list of messages, and optionally watch memory.
+    Bench(bench::BenchArgs),
     /// Train a model on a dialogue corpus and export it as a bundle (feature `train`).
     #[cfg(feature = "train")]
     Train(train::TrainArgs),
@@ -61,11 +75,11 @@ pub(crate) enum Dtype {
 }
 
 /// The bundled weights, next to the crate.
-const fn default_weights() -> &'static str {
+pub(crate) const fn default_weights() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/weights")
 }
 
-fn load(weights: &Path) -> Result<Chatbot> {
+pub(crate) fn load(weights: &Path) -> Result<Chatbot> {
     Chatbot::load(weights).with_context(|| format!("loading the bundle {}", weights.display()))
 }
 
@@ -100,6 +114,18 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Command::Convert { bundle, out, dtype } => {
+            let device = burnchat::backend::device();
+            let mut converted = burnchat::Bundle::load(&bundle, &device)
+                .with_context(|| format!("loading the bundle {}", bundle.display()))?;
+            converted.config.dtype = dtype.into();
+            converted
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {} as {:?}", out.display(), converted.config.dtype);
+            Ok(())
+        }
+        Command::Bench(args) => bench::bench(args),
         #[cfg(feature = "train")]
         Command::Train(args) => train::train(args),
     }

@@ -1,0 +1,112 @@
+// The browser benchmark (run by hand: `make bench-browser`; a benchmark, not a test): the
+// wasm build in headless Chromium, in a Web Worker started from worker.js as the page starts
+// it. Prints page load to first reply, milliseconds per reply (timed inside the worker, and
+// as the page sees them, message round trips included) and the wasm memory over many replies.
+//
+//   node tests/e2e/bench.mjs [--rounds 5] [--soak 10000] [--loads 3]
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { launch, serveDist } from "./browser.mjs";
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "5" },
+    soak: { type: "string", default: "10000" },
+    loads: { type: "string", default: "3" },
+  },
+});
+const rounds = Number(values.rounds);
+const soakReplies = Number(values.soak);
+const prompts = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "prompts.txt"), "utf8")
+  .split("\n")
+  .filter((line) => line.trim());
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = (s.length - 1) / 2;
+  return (s[Math.floor(mid)] + s[Math.ceil(mid)]) / 2;
+};
+
+const server = await serveDist();
+const browser = await launch();
+try {
+  console.log(`${await browser.version()}, ${prompts.length} prompts`);
+
+  // Page load to first reply: a fresh profile each time (nothing cached), type "hello" as
+  // soon as the page is ready, stop the clock when the reply is on the page.
+  const loads = [];
+  for (let i = 0; i < Number(values.loads); i++) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const started = Date.now();
+    await page.goto(server.url);
+    await page.waitForSelector("body[data-ready=true]");
+    const ready = Date.now() - started;
+    await page.locator("#message").fill("hello");
+    await page.locator("#message").press("Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#log li.bot").length > 1);
+    loads.push(Date.now() - started);
+    console.log(`load ${i + 1}: ready in ${ready} ms, first reply on the page at ${loads.at(-1)} ms`);
+    await context.close();
+  }
+  console.log(`page load to first reply: median ${median(loads)} ms over ${loads.length} cold loads`);
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(server.url);
+  const result = await page.evaluate(
+    async ({ prompts, rounds, soakReplies }) => {
+      const worker = new Worker("worker.js", { type: "module" });
+      const next = (type) =>
+        new Promise((resolve, reject) => {
+          worker.onmessage = ({ data }) => {
+            if (data.type === type) resolve(data);
+            else if (data.type === "error") reject(new Error(data.message));
+          };
+        });
+      await next("ready");
+      // Round trips as the page sees them: post "ask", wait for "reply".
+      const ask = async (text) => {
+        const reply = next("reply");
+        worker.postMessage({ type: "ask", text });
+        return reply;
+      };
+      for (const p of prompts) await ask(p);
+      const trips = [];
+      for (let r = 0; r < rounds; r++) {
+        for (const p of prompts) {
+          const started = performance.now();
+          await ask(p);
+          trips.push(performance.now() - started);
+        }
+      }
+      const bench = next("bench");
+      worker.postMessage({ type: "bench", rounds, soak: soakReplies });
+      const { latency, soak } = await bench;
+      worker.terminate();
+      return { trips, latency, soak };
+    },
+    { prompts, rounds, soakReplies },
+  );
+  const l = result.latency;
+  console.log(
+    `in the worker: ${l.replies} replies, median ${l.median_ms.toFixed(2)} ms, p90 ${l.p90_ms.toFixed(2)} ms, ` +
+      `mean ${l.mean_ms.toFixed(2)} ms; ${l.mean_tokens.toFixed(1)} tokens per reply, ${l.ms_per_token.toFixed(3)} ms per token`,
+  );
+  console.log(`as the page sees it (postMessage round trip): median ${median(result.trips).toFixed(2)} ms`);
+  if (result.soak) {
+    const s = result.soak;
+    const mib = (b) => (b / 2 ** 20).toFixed(1);
+    console.log(
+      `${s.replies} replies in a row: wasm memory ${mib(s.baseline_bytes)} MiB after 100, ` +
+        `at most ${mib(s.max_bytes)} MiB after (growth ${s.max_bytes - s.baseline_bytes} bytes), ${mib(s.final_bytes)} MiB at the end`,
+    );
+  }
+  console.log(`JSON ${JSON.stringify({ loads, ...result, trips: undefined, trips_median_ms: median(result.trips) })}`);
+  await context.close();
+} finally {
+  await browser.close();
+  server.stop();
+}
