@@ -191,16 +191,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--burnchat", default=str(ROOT / "target" / "release" / "burnchat"))
+    parser.add_argument("--burnchat", action="append",
+                        help="a burnchat binary; repeat to compare builds (default target/release/burnchat)")
     parser.add_argument("--sizes", default="tutorial,bundled")
     args = parser.parse_args()
+    binaries = args.burnchat or [str(ROOT / "target" / "release" / "burnchat")]
     torch.set_num_threads(args.threads)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
             if size == "tutorial":
-                voc, embedding, encoder, decoder, bundle = tutorial_model(Path(tmp), args.burnchat)
+                voc, embedding, encoder, decoder, bundle = tutorial_model(Path(tmp), binaries[0])
                 dec_layers = 2
             else:
                 voc, embedding, encoder, decoder, bundle = bundled_model()
@@ -212,18 +214,19 @@ def main():
                 scripted = torchscript(encoder, decoder, voc, dec_layers)
                 same = sum(
                     evaluate(eager, voc, p) == t
-                    for p, t in zip(PROMPTS, burnchat_tokens(args.burnchat, bundle, PROMPTS))
+                    for p, t in zip(PROMPTS, burnchat_tokens(binaries[0], bundle, PROMPTS))
                 )
             results = {"eager": time_replies(eager, voc, args.rounds),
                        "torchscript": time_replies(scripted, voc, args.rounds)}
-            bench = subprocess.run(
-                [args.burnchat, "bench", "--weights", bundle, "--threads", str(args.threads),
-                 "--rounds", str(args.rounds), "--json"],
-                check=True, capture_output=True, text=True,
-            )
-            report = json.loads(bench.stdout)
-            latency = report["latency"]
-            results["burnchat " + report["backend"]] = dict(latency, steps=latency["mean_tokens"])
+            for binary in binaries:
+                bench = subprocess.run(
+                    [binary, "bench", "--weights", bundle, "--threads", str(args.threads),
+                     "--rounds", str(args.rounds), "--json"],
+                    check=True, capture_output=True, text=True,
+                )
+                report = json.loads(bench.stdout)
+                latency = report["latency"]
+                results["burnchat " + report["backend"]] = dict(latency, steps=latency["mean_tokens"])
             rows.append((size, voc.num_words, embedding.embedding_dim, same, results))
 
     print(f"torch {torch.__version__}, {args.threads} thread(s), {len(PROMPTS)} prompts x {args.rounds} rounds")

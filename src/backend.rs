@@ -13,8 +13,8 @@ pub const NAME: &str = if cfg!(feature = "flex") {
 };
 
 /// The device every model in this crate runs on: Burn's `flex` CPU backend when the `flex`
-/// feature is on, else `ndarray` (the project's original design). Both also run in wasm32;
-/// BENCHMARKS.md compares them.
+/// feature is on (the default), else `ndarray` (the project's original design). Both run in
+/// wasm32; BENCHMARKS.md compares them.
 #[cfg(feature = "flex")]
 pub fn device() -> Device {
     Device::flex()

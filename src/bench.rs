@@ -118,3 +118,18 @@ pub fn soak(bot: &Chatbot, replies: usize, mut memory_bytes: impl FnMut() -> u64
     soak.max_bytes = soak.max_bytes.max(soak.final_bytes);
     Ok(soak)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    /// Expected values from `numpy.percentile` (numpy 2.4), which bench/reply_speed.py uses.
+    #[test]
+    fn percentile_equals_numpys() {
+        assert_eq!(percentile(&[15.0, 20.0, 35.0, 40.0, 50.0], 40.0), 29.0);
+        assert!((percentile(&[1.0, 2.0, 3.0, 4.0], 90.0) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile(&[7.5], 50.0), 7.5);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0], 50.0), 2.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+}

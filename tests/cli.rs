@@ -1,9 +1,10 @@
 //! The `burnchat` binary end to end: `import` a tutorial checkpoint written by PyTorch
-//! (tests/fixtures/make_fixtures.py), then `reply --json` gives PyTorch's greedy tokens.
+//! (tests/fixtures/make_fixtures.py), then `reply --json` gives PyTorch's greedy tokens;
+//! `convert` to f16 gives PyTorch's tokens with f16-rounded weights; `bench` reports.
 #![cfg(feature = "native")]
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -11,43 +12,56 @@ fn burnchat() -> Command {
     Command::new(env!("CARGO_BIN_EXE_burnchat"))
 }
 
-#[test]
-fn import_then_reply_json_gives_pytorchs_tokens() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures.join("dot_2x2_h24.json")).unwrap())
-            .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn expected(name: &str) -> Value {
+    let path = fixtures().join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `burnchat import tests/fixtures/<name>.tar --out <dir> <extra>`.
+fn import(name: &str, extra: &[&str], dir: &Path) {
     let status = burnchat()
         .arg("import")
-        .arg(fixtures.join("dot_2x2_h24.tar"))
+        .arg(fixtures().join(format!("{name}.tar")))
+        .args(extra)
         .arg("--out")
-        .arg(dir.path())
+        .arg(dir)
         .status()
         .unwrap();
     assert!(status.success());
+}
 
-    let replies = expected["replies"].as_array().unwrap();
+/// `burnchat reply --json --weights <dir> <texts>`: the output and its JSON lines.
+fn reply_json(dir: &Path, texts: &[&str]) -> (Output, Vec<Value>) {
+    let output = burnchat()
+        .args(["reply", "--json", "--weights"])
+        .arg(dir)
+        .args(texts)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (output, lines)
+}
+
+/// Replies of a bundle against one list of the fixture's expected replies.
+fn assert_tokens(dir: &Path, replies: &[Value]) {
     let inputs: Vec<&str> = replies
         .iter()
         .map(|r| r["input"].as_str().unwrap())
         .collect();
-    let output = burnchat()
-        .args(["reply", "--json", "--weights"])
-        .arg(dir.path())
-        .args(&inputs)
-        .output()
-        .unwrap();
+    let (output, lines) = reply_json(dir, &inputs);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(lines.len(), replies.len());
     for (got, want) in lines.iter().zip(replies) {
         assert_eq!(got["input"], want["input"]);
@@ -60,31 +74,72 @@ fn import_then_reply_json_gives_pytorchs_tokens() {
 }
 
 #[test]
-fn bad_messages_are_reported_per_line_and_in_the_exit_status() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+fn import_then_reply_json_gives_pytorchs_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(
-        burnchat()
-            .arg("import")
-            .arg(fixtures.join("general_1x1_h20.tar"))
-            .args(["--dtype", "f16", "--out"])
-            .arg(dir.path())
-            .status()
-            .unwrap()
-            .success()
+    import("dot_2x2_h24", &[], dir.path());
+    assert_tokens(dir.path(), expected("dot_2x2_h24")["replies"].as_array().unwrap());
+}
+
+#[test]
+fn convert_to_f16_gives_pytorchs_tokens_with_f16_weights() {
+    let f32_dir = tempfile::tempdir().unwrap();
+    import("concat_3x2_h12", &[], f32_dir.path());
+    let f16_dir = tempfile::tempdir().unwrap();
+    let status = burnchat()
+        .arg("convert")
+        .arg(f32_dir.path())
+        .args(["--dtype", "f16", "--out"])
+        .arg(f16_dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let config = std::fs::read_to_string(f16_dir.path().join("config.json")).unwrap();
+    assert!(config.contains(r#""dtype": "f16""#), "{config}");
+    assert_tokens(
+        f16_dir.path(),
+        expected("concat_3x2_h12")["replies_f16"].as_array().unwrap(),
     );
+}
+
+#[test]
+fn bench_times_every_prompt_and_samples_memory() {
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights");
+    // Every benchmark prompt is fully known to the bundled model, so none is shortened.
+    let prompts: Vec<&str> = burnchat::bench::prompts().collect();
+    let (output, lines) = reply_json(&weights, &prompts);
+    assert!(output.status.success());
+    assert!(lines.iter().all(|l| l["unknown"] == Value::Array(vec![])));
+
     let output = burnchat()
-        .args(["reply", "--json", "--weights"])
-        .arg(dir.path())
-        .args(["hello", "", "zorblax"])
+        .args(["bench", "--rounds", "2", "--soak", "250", "--threads", "1", "--json", "--weights"])
+        .arg(&weights)
         .output()
         .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let latency = &report["latency"];
+    assert_eq!(latency["replies"], 2 * prompts.len());
+    let ms = |k: &str| latency[k].as_f64().unwrap();
+    assert!(0.0 < ms("median_ms") && ms("median_ms") <= ms("p90_ms"), "{latency}");
+    // The replies' own token counts, from `reply --json`.
+    let tokens: usize = lines.iter().map(|l| l["tokens"].as_array().unwrap().len()).sum();
+    assert_eq!(ms("mean_tokens"), tokens as f64 / prompts.len() as f64);
+    assert_eq!(report["threads"], 1);
+    assert_eq!(report["soak"]["replies"], 250);
+    assert!(report["soak"]["baseline_bytes"].as_u64().unwrap() > 0);
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_messages_are_reported_per_line_and_in_the_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    import("general_1x1_h20", &["--dtype", "f16"], dir.path());
+    let (output, lines) = reply_json(dir.path(), &["hello", "", "zorblax"]);
     assert!(!output.status.success());
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert!(lines[0]["reply"].is_string());
     assert!(lines[1]["error"].as_str().unwrap().contains("no words"));
     assert!(lines[2]["error"].as_str().unwrap().contains("zorblax"));

@@ -54,6 +54,7 @@ worker.onmessage = ({ data }) => {
       break;
     }
     case "ready":
+      console.debug("burnchat worker, ms since it started:", JSON.stringify(data.timings));
       loading.hidden = true;
       document.body.dataset.ready = "true";
       bubble("bot", "Hello! Ask me anything.");

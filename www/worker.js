@@ -12,6 +12,7 @@ async function fetchAll() {
   }
   const total = responses.reduce((sum, r) => sum + Number(r.headers.get("Content-Length") || 0), 0);
   let loaded = 0;
+  let reported = -1;
   return Promise.all(responses.map(async (response) => {
     const reader = response.body.getReader();
     const chunks = [];
@@ -20,7 +21,12 @@ async function fetchAll() {
       if (done) break;
       chunks.push(value);
       loaded += value.length;
-      postMessage({ type: "progress", loaded, total: Math.max(total, loaded) });
+      // At most one message per percent: each one costs the page a repaint.
+      const percent = Math.floor((100 * loaded) / Math.max(total, loaded));
+      if (percent !== reported) {
+        reported = percent;
+        postMessage({ type: "progress", loaded, total: Math.max(total, loaded) });
+      }
     }
     const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let offset = 0;
@@ -32,10 +38,17 @@ async function fetchAll() {
   }));
 }
 
+// Milliseconds since the worker started, at each stage (the benchmark prints them).
+const since = () => Math.round(performance.now());
 const ready = (async () => {
-  const [[model, config, voc]] = await Promise.all([fetchAll(), init()]);
+  const timings = {};
+  const [[model, config, voc]] = await Promise.all([
+    fetchAll().then((files) => ((timings.downloaded = since()), files)),
+    init().then(() => (timings.compiled = since())),
+  ]);
   load(model, config, voc);
-  postMessage({ type: "ready" });
+  timings.loaded = since();
+  postMessage({ type: "ready", timings });
 })().catch((e) => {
   postMessage({ type: "error", fatal: true, message: String(e.message || e) });
   throw e;

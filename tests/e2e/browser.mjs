@@ -8,11 +8,12 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 export const dist = join(here, "..", "..", "dist");
 
-/// Serves dist/ with Python's http.server on a random port; resolves once it answers.
-export async function serveDist() {
+/// Serves `directory` (dist/ by default) with Python's http.server on a random port;
+/// resolves once it answers.
+export async function serveDist(directory = dist) {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const url = `http://127.0.0.1:${port}/`;
-  const server = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dist], {
+  const server = spawn("python3", ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory], {
     stdio: "ignore",
   });
   // Wait for the server to answer (bounded: 50 tries).
