@@ -194,12 +194,16 @@ def main():
     parser.add_argument("--burnchat", action="append",
                         help="a burnchat binary; repeat to compare builds (default target/release/burnchat)")
     parser.add_argument("--sizes", default="tutorial,bundled")
+    parser.add_argument("--workdir", help="keep the tutorial checkpoint and bundle here (default: a temporary folder)")
     args = parser.parse_args()
     binaries = args.burnchat or [str(ROOT / "target" / "release" / "burnchat")]
     torch.set_num_threads(args.threads)
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.workdir:
+            tmp = args.workdir
+            Path(tmp).mkdir(parents=True, exist_ok=True)
         for size in args.sizes.split(","):
             if size == "tutorial":
                 voc, embedding, encoder, decoder, bundle = tutorial_model(Path(tmp), binaries[0])
