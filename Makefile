@@ -79,10 +79,12 @@ bench-browser: dist browser
 	cd tests/e2e && npm ci --no-audit --no-fund --silent
 	node tests/e2e/bench.mjs
 
-# Eager PyTorch and TorchScript against burnchat, one table (needs `pip install torch numpy`).
+# Eager PyTorch and TorchScript against burnchat, one table. PYTHON must have torch and numpy
+# (`pip install torch numpy`, in a virtualenv outside the repository).
+PYTHON ?= python3
 bench-torch:
 	cargo build --release --no-default-features --features native,$(BACKEND)
-	python3 bench/reply_speed.py --threads 1
+	$(PYTHON) bench/reply_speed.py --threads 1
 
 # --- maintenance (by hand) -------------------------------------------------------------
 # The golden replies of the bundled model, from the native CLI.

@@ -11,11 +11,57 @@ validation conversations of the Chit-Chat corpus, every word in the bundled voca
 
 import argparse
 import json
+import shutil
+import struct
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from common import ROOT, burnchat_tokens, read_prompts
 
 PROMPTS = read_prompts("quality_prompts.txt")
+
+
+def int8_round_trip(bundle, out):
+    """A copy of `bundle` as an int8 format would compute it: every 2-D weight quantised to
+    int8 with one absmax scale per row (PyTorch's layout: per output unit, per word for the
+    embedding) and dequantised back, stored as f32; 1-D tensors (biases, attn.v) unchanged."""
+    data = (Path(bundle) / "model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    dtypes = {"F32": np.float32, "F16": np.float16}
+    tensors = {}
+    int8_bytes = 0  # what an int8 file would hold: 1 byte a weight, 4 a scale or 1-D value
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = meta["data_offsets"]
+        w = np.frombuffer(data[8 + n + start : 8 + n + end], dtype=dtypes[meta["dtype"]])
+        w = w.astype(np.float32).reshape(meta["shape"])
+        if w.ndim == 2:
+            scale = np.abs(w).max(axis=1, keepdims=True) / 127.0
+            scale[scale == 0] = 1.0
+            w = (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
+            int8_bytes += w.size + 4 * w.shape[0]
+        else:
+            int8_bytes += 4 * w.size
+        tensors[name] = w
+    new_header, blobs, offset = {}, [], 0
+    for name, w in tensors.items():
+        blob = np.ascontiguousarray(w).tobytes()
+        new_header[name] = {"dtype": "F32", "shape": list(w.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    encoded = json.dumps(new_header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.safetensors").write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
+    config = json.loads((Path(bundle) / "config.json").read_text())
+    config["dtype"] = "f32"
+    (out / "config.json").write_text(json.dumps(config))
+    shutil.copy(Path(bundle) / "voc.json", out / "voc.json")
+    return out, int8_bytes
 
 
 def main():
@@ -23,16 +69,26 @@ def main():
     parser.add_argument("reference")
     parser.add_argument("candidates", nargs="+")
     parser.add_argument("--burnchat", default=str(ROOT / "target" / "release" / "burnchat"))
+    parser.add_argument("--int8", action="store_true",
+                        help="also compare the reference quantised to int8 per row and back")
     args = parser.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    int8 = None
+    if args.int8:
+        int8, int8_bytes = int8_round_trip(args.reference, Path(tmp.name) / "int8-round-trip")
+        args.candidates.append(str(int8))
     reference = burnchat_tokens(args.burnchat, args.reference, PROMPTS)
     print(f"{len(PROMPTS)} prompts; reference {args.reference}")
     print("| bundle | dtype | model.safetensors bytes | identical replies |")
     print("|---|---|---|---|")
     for bundle in [args.reference, *args.candidates]:
         dtype = json.loads((Path(bundle) / "config.json").read_text()).get("dtype", "f32")
-        size = (Path(bundle) / "model.safetensors").stat().st_size
+        size = f"{(Path(bundle) / 'model.safetensors').stat().st_size:,}"
+        label = bundle
+        if int8 is not None and Path(bundle) == int8:
+            label, dtype, size = "the reference", "int8 per row, round trip", f"{int8_bytes:,} (as int8)"
         same = sum(a == b for a, b in zip(reference, burnchat_tokens(args.burnchat, bundle, PROMPTS)))
-        print(f"| {bundle} | {dtype} | {size:,} | {same}/{len(PROMPTS)} ({100 * same / len(PROMPTS):.1f}%) |")
+        print(f"| {label} | {dtype} | {size} | {same}/{len(PROMPTS)} ({100 * same / len(PROMPTS):.1f}%) |")
 
 
 if __name__ == "__main__":
