@@ -11,7 +11,14 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution};
 
-const SHAPES: [(usize, usize); 6] = [(500, 1500), (500, 1500), (500, 1500), (500, 1500), (1000, 500), (500, 7836)];
+const SHAPES: [(usize, usize); 6] = [
+    (500, 1500),
+    (500, 1500),
+    (500, 1500),
+    (500, 1500),
+    (1000, 500),
+    (500, 7836),
+];
 
 fn main() {
     rayon::ThreadPoolBuilder::new()
@@ -34,7 +41,11 @@ fn main() {
         let inputs: Vec<Tensor<2>> = SHAPES.iter().map(|&(k, _)| random([1, k], dtype)).collect();
         let step = || {
             for (w, x) in weights.iter().zip(&inputs) {
-                let w = if pytorch_layout { w.clone().transpose() } else { w.clone() };
+                let w = if pytorch_layout {
+                    w.clone().transpose()
+                } else {
+                    w.clone()
+                };
                 x.clone().matmul(w).into_data(); // [1, n]
             }
         };

@@ -99,9 +99,7 @@ pub fn reply(text: &str) -> Result<JsValue, JsError> {
 /// Returns `{replies, median_ms, p90_ms, mean_ms, mean_tokens, ms_per_token}`.
 #[wasm_bindgen]
 pub fn bench(rounds: usize) -> Result<JsValue, JsError> {
-    with_bundled(|bot| {
-        to_js(&bench::measure(bot, rounds, performance_now)?)
-    })
+    with_bundled(|bot| to_js(&bench::measure(bot, rounds, performance_now)?))
 }
 
 /// `replies` replies in a row on the bundled model, sampling the wasm memory's size:

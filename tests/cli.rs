@@ -77,7 +77,10 @@ fn assert_tokens(dir: &Path, replies: &[Value]) {
 fn import_then_reply_json_gives_pytorchs_tokens() {
     let dir = tempfile::tempdir().unwrap();
     import("dot_2x2_h24", &[], dir.path());
-    assert_tokens(dir.path(), expected("dot_2x2_h24")["replies"].as_array().unwrap());
+    assert_tokens(
+        dir.path(),
+        expected("dot_2x2_h24")["replies"].as_array().unwrap(),
+    );
 }
 
 #[test]
@@ -97,7 +100,9 @@ fn convert_to_f16_gives_pytorchs_tokens_with_f16_weights() {
     assert!(config.contains(r#""dtype": "f16""#), "{config}");
     assert_tokens(
         f16_dir.path(),
-        expected("concat_3x2_h12")["replies_f16"].as_array().unwrap(),
+        expected("concat_3x2_h12")["replies_f16"]
+            .as_array()
+            .unwrap(),
     );
 }
 
@@ -111,7 +116,17 @@ fn bench_times_every_prompt_and_samples_memory() {
     assert!(lines.iter().all(|l| l["unknown"] == Value::Array(vec![])));
 
     let output = burnchat()
-        .args(["bench", "--rounds", "2", "--soak", "250", "--threads", "1", "--json", "--weights"])
+        .args([
+            "bench",
+            "--rounds",
+            "2",
+            "--soak",
+            "250",
+            "--threads",
+            "1",
+            "--json",
+            "--weights",
+        ])
         .arg(&weights)
         .output()
         .unwrap();
@@ -124,9 +139,15 @@ fn bench_times_every_prompt_and_samples_memory() {
     let latency = &report["latency"];
     assert_eq!(latency["replies"], 2 * prompts.len());
     let ms = |k: &str| latency[k].as_f64().unwrap();
-    assert!(0.0 < ms("median_ms") && ms("median_ms") <= ms("p90_ms"), "{latency}");
+    assert!(
+        0.0 < ms("median_ms") && ms("median_ms") <= ms("p90_ms"),
+        "{latency}"
+    );
     // The replies' own token counts, from `reply --json`.
-    let tokens: usize = lines.iter().map(|l| l["tokens"].as_array().unwrap().len()).sum();
+    let tokens: usize = lines
+        .iter()
+        .map(|l| l["tokens"].as_array().unwrap().len())
+        .sum();
     assert_eq!(ms("mean_tokens"), tokens as f64 / prompts.len() as f64);
     assert_eq!(report["threads"], 1);
     assert_eq!(report["soak"]["replies"], 250);
