@@ -5,6 +5,9 @@ WASM_TARGET := wasm32-unknown-unknown
 PORT ?= 8080
 # The compute backend of the browser module (and of `make bench`): ndarray or flex.
 BACKEND ?= flex
+# The Python for the by-hand targets that run PyTorch (bench-torch, golden, fixtures): one with
+# torch and numpy (`pip install torch numpy`, in a virtualenv outside the repository).
+PYTHON ?= python3
 WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
@@ -59,7 +62,7 @@ serve: dist
 	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory dist
 
 # --- browser tests ---------------------------------------------------------------------
-# The wasm module in headless Chromium, against the native golden replies.
+# The wasm module in headless Chromium, against PyTorch's golden replies.
 test-wasm: toolchain browser
 	wasm-pack test --release --headless --chrome . $(WASM_FEATURES) --test web
 
@@ -79,21 +82,19 @@ bench-browser: dist browser
 	cd tests/e2e && npm ci --no-audit --no-fund --silent
 	node tests/e2e/bench.mjs
 
-# Eager PyTorch and TorchScript against burnchat, one table. PYTHON must have torch and numpy
-# (`pip install torch numpy`, in a virtualenv outside the repository).
-PYTHON ?= python3
+# Eager PyTorch and TorchScript against burnchat, one table (PYTHON needs torch and numpy).
 bench-torch:
 	cargo build --release --no-default-features --features native,$(BACKEND)
 	$(PYTHON) bench/reply_speed.py --threads 1
 
 # --- maintenance (by hand) -------------------------------------------------------------
-# The golden replies of the bundled model, from the native CLI.
+# PyTorch's replies with the bundled model, which the golden tests compare against.
 golden:
-	tr '\n' '\0' < tests/golden/inputs.txt | xargs -0 cargo run -q -- reply --json > tests/golden/replies.json
+	$(PYTHON) tests/golden/make_golden.py
 
 # Regenerate tests/fixtures with PyTorch (needs `pip install torch`).
 fixtures:
-	python3 tests/fixtures/make_fixtures.py
+	$(PYTHON) tests/fixtures/make_fixtures.py
 
 # The bundled default model: fetch the Chit-Chat corpus from PyPI and train with the exact
 # settings that produced weights/ (see README, "The bundled model").

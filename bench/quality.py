@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, burnchat_tokens, read_prompts
+from common import ROOT, burnchat_tokens, read_prompts, read_safetensors
 
 PROMPTS = read_prompts("quality_prompts.txt")
 
@@ -27,18 +27,9 @@ def int8_round_trip(bundle, out):
     """A copy of `bundle` as an int8 format would compute it: every 2-D weight quantised to
     int8 with one absmax scale per row (PyTorch's layout: per output unit, per word for the
     embedding) and dequantised back, stored as f32; 1-D tensors (biases, attn.v) unchanged."""
-    data = (Path(bundle) / "model.safetensors").read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    dtypes = {"F32": np.float32, "F16": np.float16}
-    tensors = {}
+    tensors = read_safetensors(Path(bundle) / "model.safetensors")
     int8_bytes = 0  # what an int8 file would hold: 1 byte a weight, 4 a scale or 1-D value
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = meta["data_offsets"]
-        w = np.frombuffer(data[8 + n + start : 8 + n + end], dtype=dtypes[meta["dtype"]])
-        w = w.astype(np.float32).reshape(meta["shape"])
+    for name, w in tensors.items():
         if w.ndim == 2:
             scale = np.abs(w).max(axis=1, keepdims=True) / 127.0
             scale[scale == 0] = 1.0

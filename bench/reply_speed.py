@@ -17,7 +17,6 @@ random weights EOS is rare and both run 10 steps.
 import argparse
 import json
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from common import ROOT, burnchat_tokens, read_prompts
+from common import ROOT, burnchat_tokens, read_prompts, read_safetensors
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 from make_fixtures import (  # noqa: E402
@@ -39,6 +38,7 @@ from make_fixtures import (  # noqa: E402
     GreedySearchDecoder,
     LuongAttnDecoderRNN,
     Voc,
+    greedy,
     normalizeString,
 )
 
@@ -73,16 +73,8 @@ class ScriptedGreedySearchDecoder(nn.Module):
 
 
 def evaluate(searcher, voc, sentence):
-    """The tutorial's `evaluate` (unknown words dropped, as burnchat does), words up to EOS."""
-    words = [w for w in normalizeString(sentence).split(" ") if w in voc.word2index]
-    ids = [voc.word2index[w] for w in words] + [EOS_token]
-    input_batch = torch.LongTensor([ids]).transpose(0, 1)
-    lengths = torch.tensor([len(ids)])
-    tokens, _ = searcher(input_batch, lengths, MAX_LENGTH)
-    tokens = tokens.tolist()
-    if EOS_token in tokens:
-        tokens = tokens[: tokens.index(EOS_token) + 1]
-    return tokens
+    """The tutorial's `evaluate` (unknown words dropped, as burnchat does): tokens up to EOS."""
+    return greedy(searcher, voc, sentence)["tokens"]
 
 
 def time_replies(searcher, voc, rounds):
@@ -103,22 +95,6 @@ def time_replies(searcher, voc, rounds):
         "mean_ms": statistics.fmean(times),
         "steps": MAX_LENGTH,
     }
-
-
-def read_safetensors(path):
-    """A safetensors file as {name: float32 tensor}, with no library beyond numpy."""
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    dtypes = {"F32": np.float32, "F16": np.float16}
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = meta["data_offsets"]
-        array = np.frombuffer(data[8 + n + start : 8 + n + end], dtype=dtypes[meta["dtype"]])
-        out[name] = torch.from_numpy(array.astype(np.float32).reshape(meta["shape"]))
-    return out
 
 
 def build(hidden, num_words, enc_layers, dec_layers, attn):
@@ -166,7 +142,7 @@ def bundled_model():
         config["hidden_size"], config["num_words"], config["encoder_n_layers"],
         config["decoder_n_layers"], config["attn_model"],
     )
-    tensors = read_safetensors(ROOT / "weights" / "model.safetensors")
+    tensors = {k: torch.from_numpy(v) for k, v in read_safetensors(ROOT / "weights" / "model.safetensors").items()}
     embedding.weight.data.copy_(tensors["embedding.weight"])
     for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

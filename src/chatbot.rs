@@ -2,7 +2,7 @@
 //! the tests all call [`Chatbot::reply`].
 
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
@@ -10,8 +10,9 @@ use crate::model::greedy_search;
 use crate::text::normalize_string;
 use crate::voc::{EOS_TOKEN, PAD_TOKEN};
 
-/// A reply and how it was chosen; `burnchat reply --json` prints this.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A reply and how it was chosen; `burnchat reply --json` prints this (and the golden tests
+/// read it back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
     /// The message as given.
     pub input: String,

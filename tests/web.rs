@@ -1,9 +1,10 @@
 //! The wasm module in a real browser (`wasm-pack test --headless --chrome`): the bundled
-//! model loaded from bytes answers tests/golden/replies.json exactly as the native CLI does
-//! (tests/golden.rs checks the native side against the same file), and bad input gives an
+//! model loaded from bytes answers tests/golden/replies.json as PyTorch does (tests/golden.rs
+//! checks the native side against the same file), and bad input gives an
 //! answer or an `Error`, never a panic, after which the module keeps answering.
 #![cfg(target_arch = "wasm32")]
 
+use burnchat::Reply;
 use burnchat::wasm::{WasmChatbot as Chatbot, load, reply};
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -16,22 +17,20 @@ const CONFIG: &[u8] = include_bytes!("../weights/config.json");
 const VOC: &[u8] = include_bytes!("../weights/voc.json");
 const GOLDEN: &str = include_str!("golden/replies.json");
 
-#[path = "golden/record.rs"]
-mod record;
-use record::Golden;
+#[path = "golden/check.rs"]
+mod check;
 
+/// What `reply()` returns: the CLI's `--json` object plus the milliseconds it took.
 #[derive(Deserialize)]
 struct Answer {
-    reply: String,
-    tokens: Vec<u32>,
-    scores: Vec<f32>,
-    unknown: Vec<String>,
+    #[serde(flatten)]
+    said: Reply,
     ms: f64,
 }
 
 fn answer(value: JsValue) -> Answer {
     serde_wasm_bindgen::from_value(value)
-        .expect("reply() returns {reply, tokens, scores, unknown, ms}")
+        .expect("reply() returns {input, reply, tokens, scores, unknown, ms}")
 }
 
 fn error_message(error: JsValue) -> String {
@@ -44,22 +43,13 @@ fn js_sys_message(error: &JsValue) -> Option<String> {
 }
 
 #[wasm_bindgen_test]
-fn replies_equal_the_native_golden_file() {
+fn replies_equal_pytorchs_golden_file() {
     load(MODEL.to_vec(), CONFIG, VOC).unwrap();
-    // One JSON object a line, as `burnchat reply --json` prints them.
-    let golden: Vec<Golden> = GOLDEN
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let golden = check::golden(GOLDEN);
     assert!(golden.len() >= 10);
     for want in golden {
         let got = answer(reply(&want.input).unwrap());
-        assert_eq!(got.tokens, want.tokens, "{:?}", want.input);
-        assert_eq!(got.reply, want.reply, "{:?}", want.input);
-        assert_eq!(got.unknown, want.unknown, "{:?}", want.input);
-        for (g, w) in got.scores.iter().zip(&want.scores) {
-            assert!((g - w).abs() <= 1e-5, "{:?}: {g} vs {w}", want.input);
-        }
+        check::assert_matches(&got.said, &want);
         assert!(got.ms >= 0.0);
     }
 }
@@ -86,11 +76,11 @@ fn bad_input_gives_an_answer_or_an_error_and_the_module_keeps_answering() {
         match bot.reply(input) {
             Ok(value) => {
                 let got = answer(value);
-                assert!(!got.tokens.is_empty(), "{input:?}");
+                assert!(!got.said.tokens.is_empty(), "{input:?}");
             }
             Err(error) => assert!(!error_message(error.into()).is_empty(), "{input:?}"),
         }
-        assert!(!answer(bot.reply("hello").unwrap()).tokens.is_empty());
+        assert!(!answer(bot.reply("hello").unwrap()).said.tokens.is_empty());
     }
     let empty = error_message(bot.reply("").unwrap_err().into());
     assert!(empty.contains("no words"), "{empty}");
