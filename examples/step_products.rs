@@ -1,7 +1,8 @@
 //! The six matrix-vector products of one decoder step at the tutorial's size (four GRU
 //! matrices [500, 1500], `concat` [1000, 500], `out` [500, 7836]: about 30 MB of f32), timed
 //! on one thread with the weights in three forms: Burn's `[in, out]` layout (what `Linear`
-//! holds), PyTorch's `[out, in]` read through a transposed view, and f16. A benchmark behind
+//! holds), PyTorch's `[out, in]` read through a transposed view, and f16; then the same with
+//! burnchat's own kernel (src/kernel.rs), f32 and f16 weights. A benchmark behind
 //! BENCHMARKS.md, run by hand:
 //!
 //!     cargo run --release --example step_products
@@ -9,7 +10,8 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn::tensor::{DType, Distribution};
+use burn::tensor::{DType, Distribution, TensorData};
+use burnchat::kernel::{self, Weights};
 
 const SHAPES: [(usize, usize); 6] = [
     (500, 1500),
@@ -49,11 +51,42 @@ fn main() {
                 x.clone().matmul(w).into_data(); // [1, n]
             }
         };
-        (0..20).for_each(|_| step());
-        let steps = 200;
-        let started = Instant::now();
-        (0..steps).for_each(|_| step());
-        let us = started.elapsed().as_secs_f64() * 1e6 / steps as f64;
-        println!("{name}: {us:.0} µs per step");
+        println!("{name}: {:.0} µs per step", microseconds_per_step(step));
     }
+    for dtype in [DType::F32, DType::F16] {
+        let weights: Vec<TensorData> = SHAPES
+            .iter()
+            .map(|&(k, n)| random([k, n], dtype).into_data())
+            .collect();
+        let inputs: Vec<Vec<f32>> = SHAPES
+            .iter()
+            .map(|&(k, _)| {
+                random([1, k], DType::F32)
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            })
+            .collect();
+        let mut outputs: Vec<Vec<f32>> = SHAPES.iter().map(|&(_, n)| vec![0.0; n]).collect();
+        let step = || {
+            for ((w, x), y) in weights.iter().zip(&inputs).zip(&mut outputs) {
+                let w = match dtype {
+                    DType::F32 => Weights::F32(w.as_slice().unwrap()),
+                    _ => Weights::F16(w.as_slice().unwrap()),
+                };
+                kernel::linear(x, w, None, y.len(), y);
+            }
+        };
+        let us = microseconds_per_step(step);
+        println!("burnchat::kernel [in, out], {dtype:?}: {us:.0} µs per step");
+    }
+}
+
+/// Mean microseconds of `step` over 200 calls, after 20 to warm up.
+fn microseconds_per_step(mut step: impl FnMut()) -> f64 {
+    (0..20).for_each(|_| step());
+    let steps = 200;
+    let started = Instant::now();
+    (0..steps).for_each(|_| step());
+    started.elapsed().as_secs_f64() * 1e6 / steps as f64
 }

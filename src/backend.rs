@@ -1,6 +1,10 @@
 //! The one place that picks the compute backend.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
+#[cfg(feature = "flex")]
+use half::f16;
+
+use crate::kernel::Weights;
 
 #[cfg(not(any(feature = "ndarray", feature = "flex")))]
 compile_error!("burnchat needs a backend: enable the `ndarray` or the `flex` feature");
@@ -26,4 +30,45 @@ pub fn device() -> Device {
 #[allow(deprecated)]
 pub fn device() -> Device {
     Device::ndarray()
+}
+
+/// The backend's own tensor type, whose memory [`values`] reads.
+#[cfg(feature = "flex")]
+type Primitive = burn::backend::flex::FlexTensor;
+#[cfg(not(feature = "flex"))]
+type Primitive = burn::backend::ndarray::NdArrayTensor;
+
+/// The backend's own tensor behind `tensor`, sharing its memory. `None` for a tensor that
+/// records gradients (training), which keeps to Burn's operations.
+pub fn primitive<const D: usize>(tensor: &Tensor<D>) -> Option<Primitive> {
+    #[cfg(feature = "flex")]
+    type Backend = burn::backend::Flex;
+    #[cfg(not(feature = "flex"))]
+    type Backend = burn::backend::NdArray;
+    tensor.clone().try_into_primitive::<Backend>().ok()
+}
+
+/// A tensor's values in row-major order, borrowed, when its memory holds them so as one
+/// block of f32 or f16 (a weight always; a slice or transposed view not).
+pub fn values(tensor: &Primitive) -> Option<Weights<'_>> {
+    #[cfg(feature = "flex")]
+    {
+        tensor
+            .as_slice::<f32>()
+            .map(Weights::F32)
+            .or_else(|| tensor.as_slice::<f16>().map(Weights::F16))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        match tensor {
+            Primitive::F32(storage) => storage.view().to_slice().map(Weights::F32),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a model for inference keeps f16 weights as f16 ([`kernel::f16_is_fast`]); flex
+/// holds f16 tensors, ndarray does not.
+pub fn keeps_f16_weights() -> bool {
+    cfg!(feature = "flex") && crate::kernel::f16_is_fast()
 }

@@ -5,8 +5,10 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
+use crate::config::WeightDtype;
 use crate::error::{Error, Result};
 use crate::model::greedy_search;
+use crate::model::linear::half_weights;
 use crate::text::normalize_string;
 use crate::voc::{EOS_TOKEN, PAD_TOKEN};
 
@@ -35,7 +37,13 @@ pub struct Chatbot {
 }
 
 impl Chatbot {
-    pub fn new(bundle: Bundle, device: Device) -> Self {
+    /// A chatbot over `bundle`. An f16 bundle keeps its weight matrices in f16 where that
+    /// is faster ([`crate::backend::keeps_f16_weights`]): the same values, half the bytes
+    /// read per step.
+    pub fn new(mut bundle: Bundle, device: Device) -> Self {
+        if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
+            bundle.model = half_weights(bundle.model);
+        }
         Self { bundle, device }
     }
 

@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 #[cfg(feature = "native")]
 pub mod import;
+pub mod kernel;
 pub mod model;
 pub mod text;
 #[cfg(feature = "train")]

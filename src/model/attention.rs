@@ -5,6 +5,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{softmax, tanh};
 
+use super::linear::linear;
 use crate::config::AttnMethod;
 
 /// Reproduces the tutorial's `Attn`. The method is carried by which parameters exist, as
@@ -43,11 +44,14 @@ impl Attn {
             // dot_score: sum(hidden * encoder_output, dim=2)
             (None, _) => (hidden * encoder_outputs).sum_dim(2),
             // general_score: sum(hidden * attn(encoder_output), dim=2)
-            (Some(attn), None) => (hidden * attn.forward(encoder_outputs)).sum_dim(2),
+            (Some(attn), None) => (hidden * linear(attn, encoder_outputs)).sum_dim(2),
             // concat_score: sum(v * tanh(attn(cat(hidden.expand, encoder_output))), dim=2)
             (Some(attn), Some(v)) => {
                 let expanded = hidden.expand([seq, batch, h]);
-                let energy = tanh(attn.forward(Tensor::cat(vec![expanded, encoder_outputs], 2)));
+                let energy = tanh(linear(
+                    attn,
+                    Tensor::cat(vec![expanded, encoder_outputs], 2),
+                ));
                 (energy * v.val().reshape([1, 1, h])).sum_dim(2)
             }
         }; // [seq, batch, 1]

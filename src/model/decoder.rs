@@ -6,6 +6,7 @@ use burn::tensor::activation::{softmax, tanh};
 
 use super::attention::Attn;
 use super::gru::Gru;
+use super::linear::linear;
 use crate::config::AttnMethod;
 
 /// Reproduces the tutorial's `LuongAttnDecoderRNN`; the embedding is the shared one,
@@ -83,7 +84,7 @@ impl LuongAttnDecoderRNN {
             ],
             1,
         ); // [batch, 2 * hidden]
-        let concat_output = tanh(self.concat.forward(concat_input));
-        (self.out.forward(concat_output), hidden_state) // [batch, num_words]
+        let concat_output = tanh(linear(&self.concat, concat_input));
+        (linear(&self.out, concat_output), hidden_state) // [batch, num_words]
     }
 }

@@ -4,6 +4,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
+use super::linear::linear;
+
 /// One direction of one layer: PyTorch's `weight_ih_l{k}`, `bias_ih_l{k}`, `weight_hh_l{k}`,
 /// `bias_hh_l{k}` (with `_reverse` for the backward direction). Each `Linear` holds all
 /// three gates (r, z, n), so a step costs one matrix product per weight matrix.
@@ -33,7 +35,7 @@ impl GruCell {
     fn step(&self, gi: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
         let [batch, three_hidden] = gi.dims();
         let hidden = three_hidden / 3;
-        let gh = self.hh.forward(h.clone()); // [batch, 3 * hidden]
+        let gh = linear(&self.hh, h.clone()); // [batch, 3 * hidden]
         let rz = sigmoid(
             gi.clone().slice(s![.., 0..2 * hidden]) + gh.clone().slice(s![.., 0..2 * hidden]),
         ); // [batch, 2 * hidden]
@@ -170,7 +172,7 @@ impl Gru {
             let mut outputs = Vec::with_capacity(directions);
             for (d, (cell, reverse)) in layer_cells.into_iter().enumerate() {
                 // One product for the whole sequence: [seq, batch, 3 * hidden].
-                let gi = cell.ih.forward(x.clone());
+                let gi = linear(&cell.ih, x.clone());
                 let h = h0
                     .clone()
                     .slice(s![k * directions + d])

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod decoder;
 pub mod encoder;
 pub mod gru;
+pub mod linear;
 pub mod search;
 
 use burn::nn::{Embedding, EmbeddingConfig};
