@@ -8,7 +8,9 @@ in release mode (`cargo build --release`, add `--features flex` for the flex bac
 
 Two sizes: the tutorial's (hidden 500, 2+2 layers, dot attention, 7,836 words; random
 weights, written as a tutorial checkpoint and imported with `burnchat import`) and the bundled
-model (weights/, read by this script straight from the safetensors file). PyTorch's side is
+model (weights/, read by this script straight from the safetensors file). `tutorial-f16` is
+the tutorial's model converted to an f16 bundle (`burnchat convert`), as burnchat ships its
+weights; PyTorch then runs the same model, its weights rounded to f16 and computed in f32. PyTorch's side is
 the tutorial's `evaluate`: normalise, index, encoder, `GreedySearchDecoder` for MAX_LENGTH
 steps, words. burnchat stops at EOS, so the table gives milliseconds per token as well; with
 random weights EOS is rare and both run 10 steps.
@@ -131,6 +133,18 @@ def tutorial_model(workdir, burnchat):
     return voc, embedding, encoder, decoder, bundle
 
 
+def to_f16(bundle, burnchat, *modules):
+    """`bundle` converted to f16 by burnchat; `modules`' weights rounded to f16 to match."""
+    converted = bundle.parent / (bundle.name + "-f16")
+    subprocess.run([burnchat, "convert", bundle, "--out", converted, "--dtype", "f16"],
+                   check=True, capture_output=True)
+    with torch.no_grad():
+        for module in modules:
+            for parameter in module.parameters():
+                parameter.copy_(parameter.half().float())
+    return converted
+
+
 def bundled_model():
     """weights/ in PyTorch: the bundle's names and layouts are the tutorial's."""
     config = json.loads((ROOT / "weights" / "config.json").read_text())
@@ -169,7 +183,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--burnchat", action="append",
                         help="a burnchat binary; repeat to compare builds (default target/release/burnchat)")
-    parser.add_argument("--sizes", default="tutorial,bundled")
+    parser.add_argument("--sizes", default="tutorial,tutorial-f16,bundled")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time every runtime this many times, taking turns; report medians")
     parser.add_argument("--workdir", help="keep the tutorial checkpoint and bundle here (default: a temporary folder)")
     args = parser.parse_args()
     binaries = args.burnchat or [str(ROOT / "target" / "release" / "burnchat")]
@@ -181,9 +197,11 @@ def main():
             tmp = args.workdir
             Path(tmp).mkdir(parents=True, exist_ok=True)
         for size in args.sizes.split(","):
-            if size == "tutorial":
+            if size in ("tutorial", "tutorial-f16"):
                 voc, embedding, encoder, decoder, bundle = tutorial_model(Path(tmp), binaries[0])
                 dec_layers = 2
+                if size == "tutorial-f16":
+                    bundle = to_f16(bundle, binaries[0], embedding, encoder, decoder)
             else:
                 voc, embedding, encoder, decoder, bundle = bundled_model()
                 dec_layers = decoder.n_layers
@@ -196,20 +214,28 @@ def main():
                     evaluate(eager, voc, p) == t
                     for p, t in zip(PROMPTS, burnchat_tokens(binaries[0], bundle, PROMPTS))
                 )
-            results = {"eager": time_replies(eager, voc, args.rounds),
-                       "torchscript": time_replies(scripted, voc, args.rounds)}
-            for binary in binaries:
-                bench = subprocess.run(
-                    [binary, "bench", "--weights", bundle, "--threads", str(args.threads),
-                     "--rounds", str(args.rounds), "--json"],
-                    check=True, capture_output=True, text=True,
-                )
-                report = json.loads(bench.stdout)
-                latency = report["latency"]
-                results["burnchat " + report["backend"]] = dict(latency, steps=latency["mean_tokens"])
+            # Runtimes take turns, `--repeat` times, so that a slow spell of a shared machine
+            # does not fall on one of them alone; each figure is the median over the turns.
+            turns = {}
+            for _ in range(args.repeat):
+                turns.setdefault("eager", []).append(time_replies(eager, voc, args.rounds))
+                turns.setdefault("torchscript", []).append(time_replies(scripted, voc, args.rounds))
+                for binary in binaries:
+                    bench = subprocess.run(
+                        [binary, "bench", "--weights", bundle, "--threads", str(args.threads),
+                         "--rounds", str(args.rounds), "--json"],
+                        check=True, capture_output=True, text=True,
+                    )
+                    report = json.loads(bench.stdout)
+                    latency = report["latency"]
+                    turns.setdefault("burnchat " + report["backend"], []).append(
+                        dict(latency, steps=latency["mean_tokens"]))
+            results = {name: {key: statistics.median(t[key] for t in runs) for key in runs[0]}
+                       for name, runs in turns.items()}
             rows.append((size, voc.num_words, embedding.embedding_dim, same, results))
 
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {len(PROMPTS)} prompts x {args.rounds} rounds")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {len(PROMPTS)} prompts x {args.rounds} rounds"
+          f", {args.repeat} turn(s)")
     print("| model | runtime | median ms | p90 ms | steps per reply | ms per step | vs TorchScript (median) |")
     print("|---|---|---|---|---|---|---|")
     for size, words, hidden, same, results in rows:

@@ -34,6 +34,8 @@ pub struct Reply {
 pub struct Chatbot {
     bundle: Bundle,
     device: Device,
+    /// The precision the weight matrices are held in while chatting.
+    held_as: WeightDtype,
 }
 
 impl Chatbot {
@@ -41,10 +43,18 @@ impl Chatbot {
     /// is faster ([`crate::backend::keeps_f16_weights`]): the same values, half the bytes
     /// read per step.
     pub fn new(mut bundle: Bundle, device: Device) -> Self {
-        if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
-            bundle.model = half_weights(bundle.model);
+        let held_as =
+            if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
+                bundle.model = half_weights(bundle.model);
+                WeightDtype::F16
+            } else {
+                WeightDtype::F32
+            };
+        Self {
+            bundle,
+            device,
+            held_as,
         }
-        Self { bundle, device }
     }
 
     /// Loads a bundle from the bytes of its three files onto the crate's backend.
@@ -64,6 +74,12 @@ impl Chatbot {
 
     pub fn bundle(&self) -> &Bundle {
         &self.bundle
+    }
+
+    /// The precision the weight matrices are held in while chatting: f16 for an f16 bundle
+    /// where f16 is read fast, else f32 (biases and the embedding always).
+    pub fn weights_held_as(&self) -> WeightDtype {
+        self.held_as
     }
 
     /// Answers one message: normalise, encode (unknown words dropped and listed), encode

@@ -16,7 +16,8 @@ pub enum AttnMethod {
     Concat,
 }
 
-/// Element type of the tensors in `model.safetensors`; either loads into f32.
+/// Element type of the tensors in `model.safetensors`. Either is computed in f32; an f16
+/// bundle may keep its weight matrices in f16 while chatting ([`crate::Chatbot::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightDtype {

@@ -32,6 +32,8 @@ struct Report {
     backend: &'static str,
     threads: usize,
     weights: String,
+    /// The precision the weight matrices are held in (`f16` or `f32`).
+    held_as: burnchat::WeightDtype,
     hidden_size: usize,
     num_words: usize,
     latency: Latency,
@@ -59,6 +61,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         backend: burnchat::backend::NAME,
         threads: rayon::current_num_threads(),
         weights: args.weights.display().to_string(),
+        held_as: bot.weights_held_as(),
         hidden_size: config.hidden_size,
         num_words: config.num_words,
         latency,
@@ -76,8 +79,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 fn print_table(r: &Report) {
     let l = &r.latency;
     println!(
-        "{} backend, {} thread(s); {} (hidden {}, {} words)",
-        r.backend, r.threads, r.weights, r.hidden_size, r.num_words
+        "{} backend, {} thread(s); {} (hidden {}, {} words, weights held as {:?})",
+        r.backend, r.threads, r.weights, r.hidden_size, r.num_words, r.held_as
     );
     println!(
         "{} replies: median {:.2} ms, p90 {:.2} ms, mean {:.2} ms; {:.1} tokens per reply, {:.3} ms per token",
