@@ -3,8 +3,8 @@
 //! Greedy decoding multiplies one row by each weight matrix per step, so a step is bound by
 //! reading the weights (30 MB of f32 at the tutorial's size). A general matrix product (Burn's,
 //! through the gemm crate) first packs the matrix into panels, a second pass over all of it;
-//! [`linear`] streams each weight once, four rows of Burn's `[in, out]` layout at a time, into
-//! outputs that stay in cache. Weights may be f16, which halves the bytes read; on x86-64 with
+//! [`linear`] streams each weight once, [`BLOCK`] rows of Burn's `[in, out]` layout at a time,
+//! into outputs that stay in cache. Weights may be f16, which halves the bytes read; on x86-64 with
 //! F16C the conversion to f32 is one instruction per eight weights ([`f16_is_fast`]).
 //!
 //! Sums run in the order `((y + x0 w0) + x1 w1) + ...` over the input, with fused multiply-adds
@@ -111,49 +111,49 @@ fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
     if FUSED { a.mul_add(b, c) } else { a * b + c }
 }
 
+/// Weight rows read together: the output rows are loaded and stored once per block.
+const BLOCK: usize = 8;
+
 /// `y += x w`, shapes as in [`linear`]. Written for the compiler to vectorise (`+simd128`
 /// in wasm, AVX2 through [`x86::accumulate`]).
 #[inline(always)]
 fn accumulate<const FUSED: bool, W: Weight>(x: &[f32], w: &[W], n: usize, k: usize, y: &mut [f32]) {
-    by_four_rows(x, w, n, k, y, |[w0, w1, w2, w3], [a0, a1, a2, a3], yr| {
-        for ((((y, w0), w1), w2), w3) in yr.iter_mut().zip(w0).zip(w1).zip(w2).zip(w3) {
-            let mut acc = madd::<FUSED>(a0, w0.to_f32(), *y);
-            acc = madd::<FUSED>(a1, w1.to_f32(), acc);
-            acc = madd::<FUSED>(a2, w2.to_f32(), acc);
-            *y = madd::<FUSED>(a3, w3.to_f32(), acc);
+    by_blocks(x, w, n, k, y, |ws, a, yr| {
+        let n = yr.len();
+        let ws = ws.map(|w| &w[..n]);
+        for j in 0..n {
+            let mut acc = yr[j];
+            for r in 0..BLOCK {
+                acc = madd::<FUSED>(a[r], ws[r][j].to_f32(), acc);
+            }
+            yr[j] = acc;
         }
     });
-    let first = k - k % 4;
+    let first = k - k % BLOCK;
     last_rows::<FUSED, W>(x, &w[first * n..], first, n, k, y);
 }
 
-/// Calls `rows_into(w[i..i + 4], x[r, i..i + 4], y[r])` for each group of four weight rows
-/// `i` and each input row `r`: a group is read from memory once and then from cache for the
-/// input's other rows. The last `k % 4` weight rows are left to [`last_rows`].
+/// Calls `rows_into(w[i..i + BLOCK], x[r, i..i + BLOCK], y[r])` for each block of weight
+/// rows `i` and each input row `r`: a block is read from memory once and then from cache for
+/// the input's other rows. The last `k % BLOCK` weight rows are left to [`last_rows`].
 #[inline(always)]
-fn by_four_rows<W: Weight>(
+fn by_blocks<W: Weight>(
     x: &[f32],
     w: &[W],
     n: usize,
     k: usize,
     y: &mut [f32],
-    mut rows_into: impl FnMut([&[W]; 4], [f32; 4], &mut [f32]),
+    mut rows_into: impl FnMut([&[W]; BLOCK], [f32; BLOCK], &mut [f32]),
 ) {
-    for (block, i) in w.chunks_exact(4 * n).zip((0..).step_by(4)) {
-        let (w0, rest) = block.split_at(n);
-        let (w1, rest) = rest.split_at(n);
-        let (w2, w3) = rest.split_at(n);
+    for (block, i) in w.chunks_exact(BLOCK * n).zip((0..).step_by(BLOCK)) {
+        let ws: [&[W]; BLOCK] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
         for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
-            rows_into(
-                [w0, w1, w2, w3],
-                [xr[i], xr[i + 1], xr[i + 2], xr[i + 3]],
-                yr,
-            );
+            rows_into(ws, std::array::from_fn(|r| xr[i + r]), yr);
         }
     }
 }
 
-/// `y += x[.., first..] w_rest`: the last `k % 4` weight rows, one at a time.
+/// `y += x[.., first..] w_rest`: the last `k % BLOCK` weight rows, one at a time.
 #[inline(always)]
 fn last_rows<const FUSED: bool, W: Weight>(
     x: &[f32],
@@ -177,7 +177,7 @@ fn last_rows<const FUSED: bool, W: Weight>(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Weights, accumulate as generic, by_four_rows, last_rows};
+    use super::{BLOCK, Weights, accumulate as generic, by_blocks, last_rows};
     use half::f16;
 
     pub fn detected() -> bool {
@@ -210,26 +210,26 @@ mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     fn f16_rows(x: &[f32], w: &[f16], n: usize, k: usize, y: &mut [f32]) {
         let wide = n - n % 8;
-        by_four_rows(x, w, n, k, y, |[w0, w1, w2, w3], a, yr| {
-            let [a0, a1, a2, a3] = a.map(|a| _mm256_set1_ps(a));
+        by_blocks(x, w, n, k, y, |ws, a, yr| {
+            let av = a.map(|a| _mm256_set1_ps(a));
             for j in (0..wide).step_by(8) {
                 let out = &mut yr[j..j + 8];
                 // SAFETY: `out` holds eight f32; the load and store are unaligned.
                 let mut acc = unsafe { _mm256_loadu_ps(out.as_ptr()) };
-                acc = _mm256_fmadd_ps(a0, load8(w0, j), acc);
-                acc = _mm256_fmadd_ps(a1, load8(w1, j), acc);
-                acc = _mm256_fmadd_ps(a2, load8(w2, j), acc);
-                acc = _mm256_fmadd_ps(a3, load8(w3, j), acc);
+                for r in 0..BLOCK {
+                    acc = _mm256_fmadd_ps(av[r], load8(ws[r], j), acc);
+                }
                 unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
             }
             for j in wide..n {
-                let mut acc = a[0].mul_add(w0[j].to_f32(), yr[j]);
-                acc = a[1].mul_add(w1[j].to_f32(), acc);
-                acc = a[2].mul_add(w2[j].to_f32(), acc);
-                yr[j] = a[3].mul_add(w3[j].to_f32(), acc);
+                let mut acc = yr[j];
+                for r in 0..BLOCK {
+                    acc = a[r].mul_add(ws[r][j].to_f32(), acc);
+                }
+                yr[j] = acc;
             }
         });
-        let first = k - k % 4;
+        let first = k - k % BLOCK;
         last_rows::<true, f16>(x, &w[first * n..], first, n, k, y);
     }
 }
@@ -238,17 +238,29 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// The product in f64, the plain definition.
-    fn reference(x: &[f32], w: &[f32], bias: &[f32], n: usize) -> Vec<f32> {
+    /// The product in f64, the plain definition, with the bound on an f32 sum's error
+    /// (`k` epsilons of the sum of the terms' magnitudes) for each output.
+    fn reference(x: &[f32], w: &[f32], bias: &[f32], n: usize) -> Vec<(f32, f32)> {
         let k = w.len() / n;
         x.chunks(k)
             .flat_map(|xr| {
                 (0..n).map(move |j| {
-                    let dot: f64 = (0..k).map(|i| xr[i] as f64 * w[i * n + j] as f64).sum();
-                    (dot + bias[j] as f64) as f32
+                    let terms = (0..k).map(|i| xr[i] as f64 * w[i * n + j] as f64);
+                    let dot: f64 = terms.clone().sum::<f64>() + bias[j] as f64;
+                    let size: f64 = terms.map(f64::abs).sum::<f64>() + (bias[j] as f64).abs();
+                    (dot as f32, (k + 1) as f32 * f32::EPSILON * size as f32)
                 })
             })
             .collect()
+    }
+
+    fn assert_close(got: &[f32], expected: &[(f32, f32)], what: &str) {
+        for (a, (b, bound)) in got.iter().zip(expected) {
+            assert!(
+                (a - b).abs() <= *bound,
+                "{what}: {a} vs {b} (bound {bound})"
+            );
+        }
     }
 
     /// Deterministic values in [-1, 1) without a random-number crate.
@@ -266,38 +278,36 @@ mod tests {
 
     #[test]
     fn matches_the_definition_for_odd_shapes_and_both_dtypes() {
-        // k not a multiple of 4 and n not of 8 exercise every remainder loop.
-        for (rows, k, n) in [(1, 1, 1), (1, 7, 13), (3, 9, 17), (5, 32, 40), (2, 501, 7)] {
+        // k not a multiple of BLOCK and n not of 8 exercise every remainder loop.
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 13),
+            (3, 9, 17),
+            (5, 32, 40),
+            (2, 501, 7),
+            (1, 500, 300),
+        ];
+        for (rows, k, n) in shapes {
             let x = values(rows * k, 1);
             let w = values(k * n, 2);
             let bias = values(n, 3);
             let mut y = vec![f32::NAN; rows * n];
             linear(&x, Weights::F32(&w), Some(&bias), n, &mut y);
             let expected = reference(&x, &w, &bias, n);
-            for (a, b) in y.iter().zip(&expected) {
-                assert!(
-                    (a - b).abs() < 1e-5,
-                    "f32 [{rows},{k}]x[{k},{n}]: {a} vs {b}"
-                );
-            }
+            assert_close(&y, &expected, &format!("f32 [{rows},{k}]x[{k},{n}]"));
 
             let w16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
             let w_rounded: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
             linear(&x, Weights::F16(&w16), None, n, &mut y);
             let expected = reference(&x, &w_rounded, &vec![0.0; n], n);
-            for (a, b) in y.iter().zip(&expected) {
-                assert!(
-                    (a - b).abs() < 1e-5,
-                    "f16 [{rows},{k}]x[{k},{n}]: {a} vs {b}"
-                );
-            }
+            assert_close(&y, &expected, &format!("f16 [{rows},{k}]x[{k},{n}]"));
         }
     }
 
     #[test]
     fn f16_subnormals_and_signs_convert_exactly() {
-        // An input of [1, 0, 0, 0] copies the first weight row through, on the eight-wide
-        // path (16 columns) and the scalar one (k = 1).
+        // An input of [1, 0, ..., 0] copies the first weight row through, on the blocked
+        // eight-wide path (k = BLOCK, 16 columns) and the one-row scalar one (k = 1).
         let bits = [
             0x0001u16, 0x8001, 0x03ff, 0x0400, 0xfbff, 0x7bff, 0x0000, 0x3c00,
         ];
@@ -308,9 +318,11 @@ mod tests {
             .collect();
         let expected: Vec<f32> = first.iter().map(|v| v.to_f32()).collect();
         let mut w = first.clone();
-        w.extend(values(48, 4).into_iter().map(f16::from_f32));
+        w.extend(values(16 * (BLOCK - 1), 4).into_iter().map(f16::from_f32));
+        let mut x = vec![0.0; BLOCK];
+        x[0] = 1.0;
         let mut y = vec![0.0; 16];
-        linear(&[1.0, 0.0, 0.0, 0.0], Weights::F16(&w), None, 16, &mut y);
+        linear(&x, Weights::F16(&w), None, 16, &mut y);
         assert_eq!(y, expected);
         linear(&[1.0], Weights::F16(&first), None, 16, &mut y);
         assert_eq!(y, expected);
