@@ -67,7 +67,7 @@ pub fn values(tensor: &Primitive) -> Option<Weights<'_>> {
     }
 }
 
-/// Whether a model for inference keeps f16 weights as f16 ([`kernel::f16_is_fast`]); flex
+/// Whether a model for inference keeps f16 weights as f16 ([`crate::kernel::f16_is_fast`]); flex
 /// holds f16 tensors, ndarray does not.
 pub fn keeps_f16_weights() -> bool {
     cfg!(feature = "flex") && crate::kernel::f16_is_fast()

@@ -3,9 +3,10 @@
 //! Greedy decoding multiplies one row by each weight matrix per step, so a step is bound by
 //! reading the weights (30 MB of f32 at the tutorial's size). A general matrix product (Burn's,
 //! through the gemm crate) first packs the matrix into panels, a second pass over all of it;
-//! [`linear`] streams each weight once, [`BLOCK`] rows of Burn's `[in, out]` layout at a time,
-//! into outputs that stay in cache. Weights may be f16, which halves the bytes read; on x86-64 with
-//! F16C the conversion to f32 is one instruction per eight weights ([`f16_is_fast`]).
+//! [`linear`] streams each weight once, eight rows of Burn's `[in, out]` layout at a time,
+//! into outputs that stay in cache. Weights may be f16, which halves the bytes read; on
+//! x86-64 with F16C the conversion to f32 is one instruction per eight weights
+//! ([`f16_is_fast`]).
 //!
 //! Sums run in the order `((y + x0 w0) + x1 w1) + ...` over the input, with fused multiply-adds
 //! where the CPU has them, so results differ from another product's in the last bits only.
@@ -43,7 +44,7 @@ pub fn f16_is_fast() -> bool {
     }
 }
 
-/// `y = x w + bias`: `x` [rows, k], `w` [k, n], `bias` [n], `y` [rows, n], all row-major;
+/// `y = x w + bias`: `x` `[rows, k]`, `w` `[k, n]`, `bias` `[n]`, `y` `[rows, n]`, all row-major;
 /// `k` and `rows` follow from the lengths.
 ///
 /// # Panics

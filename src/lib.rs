@@ -3,9 +3,10 @@
 //!
 //! - [`text`], [`voc`]: the text pipeline.
 //! - [`model`]: one file per component of the tutorial.
+//! - [`kernel`]: the matrix-vector product every `Linear` of inference runs on.
 //! - [`config`], [`bundle`]: the weight bundle and its format.
 //! - [`chatbot`]: the one `reply` entry point.
-//! - [`bench`]: the reply-latency and memory benchmark, native and in the browser.
+//! - [`mod@bench`]: the reply-latency and memory benchmark, native and in the browser.
 //! - `import` (feature `native`): the tutorial's checkpoints.
 //! - `train` (feature `train`): the trainer.
 //! - `wasm` (wasm32 only): the browser module.

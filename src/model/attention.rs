@@ -14,7 +14,7 @@ use crate::config::AttnMethod;
 pub struct Attn {
     /// `attn`: `Linear(hidden, hidden)` for general, `Linear(2 * hidden, hidden)` for concat.
     pub attn: Option<Linear>,
-    /// `v`: [hidden], concat only.
+    /// `v`: `[hidden]`, concat only.
     pub v: Option<Param<Tensor<1>>>,
 }
 
