@@ -67,6 +67,14 @@ pub fn values(tensor: &Primitive) -> Option<Weights<'_>> {
     }
 }
 
+/// [`values`] when they are f32.
+pub fn f32_values(tensor: &Primitive) -> Option<&[f32]> {
+    match values(tensor)? {
+        Weights::F32(values) => Some(values),
+        Weights::F16(_) => None,
+    }
+}
+
 /// Whether a model for inference keeps f16 weights as f16 ([`crate::kernel::f16_is_fast`]); flex
 /// holds f16 tensors, ndarray does not.
 pub fn keeps_f16_weights() -> bool {

@@ -2,6 +2,7 @@
 //! the tests all call [`Chatbot::reply`].
 
 use burn::prelude::*;
+use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
@@ -34,8 +35,6 @@ pub struct Reply {
 pub struct Chatbot {
     bundle: Bundle,
     device: Device,
-    /// The precision the weight matrices are held in while chatting.
-    held_as: WeightDtype,
 }
 
 impl Chatbot {
@@ -43,18 +42,10 @@ impl Chatbot {
     /// is faster ([`crate::backend::keeps_f16_weights`]): the same values, half the bytes
     /// read per step.
     pub fn new(mut bundle: Bundle, device: Device) -> Self {
-        let held_as =
-            if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
-                bundle.model = half_weights(bundle.model);
-                WeightDtype::F16
-            } else {
-                WeightDtype::F32
-            };
-        Self {
-            bundle,
-            device,
-            held_as,
+        if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
+            bundle.model = half_weights(bundle.model);
         }
+        Self { bundle, device }
     }
 
     /// Loads a bundle from the bytes of its three files onto the crate's backend.
@@ -79,7 +70,10 @@ impl Chatbot {
     /// The precision the weight matrices are held in while chatting: f16 for an f16 bundle
     /// where f16 is read fast, else f32 (biases and the embedding always).
     pub fn weights_held_as(&self) -> WeightDtype {
-        self.held_as
+        match self.bundle.model.decoder.out.weight.dtype() {
+            DType::F16 => WeightDtype::F16,
+            _ => WeightDtype::F32,
+        }
     }
 
     /// Answers one message: normalise, encode (unknown words dropped and listed), encode

@@ -119,26 +119,28 @@ const BLOCK: usize = 8;
 /// in wasm, AVX2 through [`x86::accumulate`]).
 #[inline(always)]
 fn accumulate<const FUSED: bool, W: Weight>(x: &[f32], w: &[W], n: usize, k: usize, y: &mut [f32]) {
-    by_blocks(x, w, n, k, y, |ws, a, yr| {
-        let n = yr.len();
-        let ws = ws.map(|w| &w[..n]);
-        for j in 0..n {
-            let mut acc = yr[j];
-            for r in 0..BLOCK {
-                acc = madd::<FUSED>(a[r], ws[r][j].to_f32(), acc);
-            }
-            yr[j] = acc;
-        }
-    });
-    let first = k - k % BLOCK;
-    last_rows::<FUSED, W>(x, &w[first * n..], first, n, k, y);
+    by_blocks::<FUSED, W>(x, w, n, k, y, block_into::<FUSED, W>);
 }
 
-/// Calls `rows_into(w[i..i + BLOCK], x[r, i..i + BLOCK], y[r])` for each block of weight
-/// rows `i` and each input row `r`: a block is read from memory once and then from cache for
-/// the input's other rows. The last `k % BLOCK` weight rows are left to [`last_rows`].
+/// `yr += a ws`: one input row's `BLOCK` values times `BLOCK` weight rows, column by column.
 #[inline(always)]
-fn by_blocks<W: Weight>(
+fn block_into<const FUSED: bool, W: Weight>(ws: [&[W]; BLOCK], a: [f32; BLOCK], yr: &mut [f32]) {
+    let n = yr.len();
+    let ws = ws.map(|w| &w[..n]);
+    for j in 0..n {
+        let mut acc = yr[j];
+        for r in 0..BLOCK {
+            acc = madd::<FUSED>(a[r], ws[r][j].to_f32(), acc);
+        }
+        yr[j] = acc;
+    }
+}
+
+/// `y += x w`, calling `rows_into(w[i..i + BLOCK], x[r, i..i + BLOCK], y[r])` for each block
+/// of weight rows `i` and each input row `r`: a block is read from memory once and then from
+/// cache for the input's other rows. The last `k % BLOCK` weight rows follow one at a time.
+#[inline(always)]
+fn by_blocks<const FUSED: bool, W: Weight>(
     x: &[f32],
     w: &[W],
     n: usize,
@@ -146,25 +148,15 @@ fn by_blocks<W: Weight>(
     y: &mut [f32],
     mut rows_into: impl FnMut([&[W]; BLOCK], [f32; BLOCK], &mut [f32]),
 ) {
-    for (block, i) in w.chunks_exact(BLOCK * n).zip((0..).step_by(BLOCK)) {
+    let mut blocks = w.chunks_exact(BLOCK * n);
+    for (block, i) in (&mut blocks).zip((0..).step_by(BLOCK)) {
         let ws: [&[W]; BLOCK] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
         for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
             rows_into(ws, std::array::from_fn(|r| xr[i + r]), yr);
         }
     }
-}
-
-/// `y += x[.., first..] w_rest`: the last `k % BLOCK` weight rows, one at a time.
-#[inline(always)]
-fn last_rows<const FUSED: bool, W: Weight>(
-    x: &[f32],
-    w_rest: &[W],
-    first: usize,
-    n: usize,
-    k: usize,
-    y: &mut [f32],
-) {
-    for (i, row) in (first..).zip(w_rest.chunks_exact(n)) {
+    let first = k - k % BLOCK;
+    for (i, row) in (first..).zip(blocks.remainder().chunks_exact(n)) {
         for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
             let a = xr[i];
             for (y, w) in yr.iter_mut().zip(row) {
@@ -178,7 +170,7 @@ fn last_rows<const FUSED: bool, W: Weight>(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, Weights, accumulate as generic, by_blocks, last_rows};
+    use super::{BLOCK, Weights, accumulate as generic, block_into, by_blocks};
     use half::f16;
 
     pub fn detected() -> bool {
@@ -211,7 +203,7 @@ mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     fn f16_rows(x: &[f32], w: &[f16], n: usize, k: usize, y: &mut [f32]) {
         let wide = n - n % 8;
-        by_blocks(x, w, n, k, y, |ws, a, yr| {
+        by_blocks::<true, f16>(x, w, n, k, y, |ws, a, yr| {
             let av = a.map(|a| _mm256_set1_ps(a));
             for j in (0..wide).step_by(8) {
                 let out = &mut yr[j..j + 8];
@@ -222,16 +214,8 @@ mod x86 {
                 }
                 unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
             }
-            for j in wide..n {
-                let mut acc = yr[j];
-                for r in 0..BLOCK {
-                    acc = a[r].mul_add(ws[r][j].to_f32(), acc);
-                }
-                yr[j] = acc;
-            }
+            block_into::<true, f16>(ws.map(|w| &w[wide..]), a, &mut yr[wide..]);
         });
-        let first = k - k % BLOCK;
-        last_rows::<true, f16>(x, &w[first * n..], first, n, k, y);
     }
 }
 

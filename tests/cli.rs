@@ -150,6 +150,13 @@ fn bench_times_every_prompt_and_samples_memory() {
         .sum();
     assert_eq!(ms("mean_tokens"), tokens as f64 / prompts.len() as f64);
     assert_eq!(report["threads"], 1);
+    // weights/ is an f16 bundle: held as f16 where the kernel reads f16 fast.
+    let held_as = if burnchat::backend::keeps_f16_weights() {
+        "f16"
+    } else {
+        "f32"
+    };
+    assert_eq!(report["held_as"], held_as);
     assert_eq!(report["soak"]["replies"], 250);
     assert!(report["soak"]["baseline_bytes"].as_u64().unwrap() > 0);
     assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);

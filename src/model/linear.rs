@@ -12,43 +12,46 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::backend;
-use crate::kernel::{self, Weights};
+use crate::kernel;
 
 /// `layer.forward(x)`: `x` [..., in] to [..., out].
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
-    let weight = layer.weight.val();
-    let bias = layer.bias.as_ref().map(Param::val);
-    let (Some(w), Some(xp)) = (backend::primitive(&weight), backend::primitive(&x)) else {
-        return burn_linear(x, weight, bias);
-    };
-    let bias_p = bias.as_ref().and_then(backend::primitive);
-    let (Some(w_values), Some(Weights::F32(x_values))) =
-        (backend::values(&w), backend::values(&xp))
-    else {
-        return burn_linear(x, weight, bias);
-    };
-    let b_values = match bias_p.as_ref().map(backend::values) {
-        None => None,
-        Some(Some(Weights::F32(b))) => Some(b),
-        Some(_) => return burn_linear(x, weight, bias),
-    };
-    let mut dims = x.dims();
-    let [_, n] = weight.dims();
-    let rows = x_values.len() / dims[D - 1];
-    let mut y = vec![0.0f32; rows * n]; // [rows, out]
-    kernel::linear(x_values, w_values, b_values, n, &mut y);
-    dims[D - 1] = n;
-    Tensor::from_data(TensorData::new(y, dims), &x.device())
+    kernel_linear(layer, &x).unwrap_or_else(|| {
+        let weight = layer.weight.val().cast(x.dtype());
+        burn::tensor::module::linear(x, weight, layer.bias.as_ref().map(Param::val))
+    })
 }
 
-/// Burn's own product, for tensors the kernel does not take; f16 weights are widened.
-fn burn_linear<const D: usize>(
-    x: Tensor<D>,
-    weight: Tensor<2>,
-    bias: Option<Tensor<1>>,
-) -> Tensor<D> {
-    let weight = weight.cast(x.dtype());
-    burn::tensor::module::linear(x, weight, bias)
+/// [`linear`] through [`kernel::linear`]; `None` for tensors that record gradients (or any
+/// the backend does not hold as one block of f32/f16 weights and f32 bias), which Burn's
+/// product takes, f16 weights widened.
+fn kernel_linear<const D: usize>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor<D>> {
+    let weight = backend::primitive(&layer.weight.val())?;
+    let w = backend::values(&weight)?;
+    let bias = match &layer.bias {
+        Some(b) => Some(backend::primitive(&b.val())?),
+        None => None,
+    };
+    let b = match &bias {
+        Some(bias) => Some(backend::f32_values(bias)?),
+        None => None,
+    };
+    let input = backend::primitive(x)?;
+    // A view the backend does not hold contiguously (none in this model) is copied.
+    let copied;
+    let x_values = match backend::f32_values(&input) {
+        Some(values) => values,
+        None => {
+            copied = x.to_data().try_into_vec::<f32>().ok()?;
+            &copied
+        }
+    };
+    let [_, n] = layer.weight.dims();
+    let mut y = vec![0.0f32; x_values.len() / x.dims()[D - 1] * n]; // [rows, out]
+    kernel::linear(x_values, w, b, n, &mut y);
+    let mut dims = x.dims();
+    dims[D - 1] = n;
+    Some(Tensor::from_data(TensorData::new(y, dims), &x.device()))
 }
 
 /// Casts every `Linear` weight matrix of `module` to f16, for inference. A bundle stored as

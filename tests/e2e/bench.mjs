@@ -64,7 +64,9 @@ try {
     );
     await context.close();
   }
-  console.log(`page load to first reply: median ${median(loads)} ms over ${loads.length} cold loads`);
+  if (loads.length > 0) {
+    console.log(`page load to first reply: median ${median(loads)} ms over ${loads.length} cold loads`);
+  }
 
   const context = await browser.newContext();
   const page = await context.newPage();
