@@ -49,7 +49,7 @@ tools/node_modules: tools/package.json tools/package-lock.json
 dist: toolchain tools/node_modules
 	wasm-pack build --target web --release --out-dir target/pkg --no-typescript . $(WASM_FEATURES)
 	rm -rf dist && mkdir -p dist/pkg dist/weights
-	cp www/index.html www/style.css www/app.js www/worker.js dist/
+	cp www/index.html www/style.css www/app.js www/worker.js www/attention.js www/settings.js dist/
 	cp target/pkg/burnchat.js dist/pkg/
 	$(WASM_OPT) -O3 $(WASM_OPT_FEATURES) target/pkg/burnchat_bg.wasm -o dist/pkg/burnchat_bg.wasm
 	cp weights/model.safetensors weights/config.json weights/voc.json dist/weights/

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::chatbot::Chatbot;
 use crate::error::Result;
+use crate::search::SearchOptions;
 
 /// The benchmark's messages, one per line; every word is in the bundled vocabulary.
 pub const PROMPTS: &str = include_str!("../bench/prompts.txt");
@@ -24,7 +25,7 @@ pub struct Latency {
     pub median_ms: f64,
     pub p90_ms: f64,
     pub mean_ms: f64,
-    /// Tokens per reply, the greedy steps taken (EOS included).
+    /// Tokens per reply (EOS included).
     pub mean_tokens: f64,
     /// All timed milliseconds over all tokens: the cost of one decoder step plus its share
     /// of the encoder.
@@ -33,16 +34,21 @@ pub struct Latency {
 
 /// One warm-up pass over the prompts, then `rounds` timed passes; `now_ms` is any
 /// monotonic clock in milliseconds.
-pub fn measure(bot: &Chatbot, rounds: usize, mut now_ms: impl FnMut() -> f64) -> Result<Latency> {
+pub fn measure(
+    bot: &Chatbot,
+    options: &SearchOptions,
+    rounds: usize,
+    mut now_ms: impl FnMut() -> f64,
+) -> Result<Latency> {
     for prompt in prompts() {
-        bot.reply(prompt)?;
+        bot.reply_with(prompt, options)?;
     }
     let mut times = Vec::new();
     let mut tokens = 0;
     for _ in 0..rounds {
         for prompt in prompts() {
             let started = now_ms();
-            let reply = bot.reply(prompt)?;
+            let reply = bot.reply_with(prompt, options)?;
             times.push(now_ms() - started);
             tokens += reply.tokens.len();
         }
@@ -98,7 +104,12 @@ impl Soak {
 /// Replies `replies` times (cycling through the prompts), sampling `memory_bytes` (resident
 /// memory natively, the wasm memory in a browser) after the first [`Soak::BASELINE`]
 /// replies and every 100 after.
-pub fn soak(bot: &Chatbot, replies: usize, mut memory_bytes: impl FnMut() -> u64) -> Result<Soak> {
+pub fn soak(
+    bot: &Chatbot,
+    options: &SearchOptions,
+    replies: usize,
+    mut memory_bytes: impl FnMut() -> u64,
+) -> Result<Soak> {
     let mut soak = Soak {
         replies,
         baseline_bytes: 0,
@@ -106,7 +117,7 @@ pub fn soak(bot: &Chatbot, replies: usize, mut memory_bytes: impl FnMut() -> u64
         final_bytes: 0,
     };
     for (i, prompt) in prompts().cycle().take(replies).enumerate() {
-        bot.reply(prompt)?;
+        bot.reply_with(prompt, options)?;
         let done = i + 1;
         if done == Soak::BASELINE {
             soak.baseline_bytes = memory_bytes();

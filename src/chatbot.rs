@@ -8,24 +8,38 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::Bundle;
 use crate::config::WeightDtype;
 use crate::error::{Error, Result};
-use crate::model::greedy_search;
 use crate::model::linear::half_weights;
-use crate::text::normalize_string;
+use crate::search::{SearchOptions, decode};
+use crate::text::{normalize_string, readable};
 use crate::voc::{EOS_TOKEN, PAD_TOKEN};
 
 /// A reply and how it was chosen; `burnchat reply --json` prints this (and the golden tests
-/// read it back).
+/// read it back, so the fields added after the tutorial's may be absent there).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
     /// The message as given.
     pub input: String,
     /// The reply's words up to the first EOS (PAD dropped, as the tutorial does), joined by
-    /// spaces.
+    /// spaces: the tutorial's own output.
     pub reply: String,
-    /// Greedy token ids, EOS included when it came within `max_length` steps.
+    /// The reply as a person writes it ([`readable`]): "I'm doing well." for
+    /// "i m doing well .".
+    #[serde(default)]
+    pub text: String,
+    /// The chosen token ids, EOS included when it came within `max_length` steps.
     pub tokens: Vec<u32>,
     /// The probability of each token in `tokens`.
     pub scores: Vec<f32>,
+    /// The sum of the natural-log probabilities of `tokens`, EOS included.
+    #[serde(default)]
+    pub score: f32,
+    /// The ids the encoder saw: the message's known words, then EOS.
+    #[serde(default)]
+    pub input_tokens: Vec<u32>,
+    /// The decoder's attention weights: one row per entry of `tokens`, one column per entry
+    /// of `input_tokens`; each row sums to 1.
+    #[serde(default)]
+    pub attention: Vec<Vec<f32>>,
     /// The message's words that are not in the vocabulary, dropped before encoding.
     pub unknown: Vec<String>,
 }
@@ -76,10 +90,22 @@ impl Chatbot {
         }
     }
 
-    /// Answers one message: normalise, encode (unknown words dropped and listed), encode
-    /// with the encoder, decode greedily.
+    /// Answers one message with the bundle's default search (greedy unless its
+    /// `config.json` names one): normalise, look the words up (unknown words dropped and
+    /// listed), encode, decode.
     pub fn reply(&self, text: &str) -> Result<Reply> {
+        self.reply_with(text, &SearchOptions::default())
+    }
+
+    /// [`reply`](Self::reply) with decoding options; a field left out takes the bundle's
+    /// default, then [`Search::default`](crate::search::Search)'s.
+    pub fn reply_with(&self, text: &str, options: &SearchOptions) -> Result<Reply> {
         let Bundle { config, voc, model } = &self.bundle;
+        let search = match &config.search {
+            Some(defaults) => options.or(defaults),
+            None => options.clone(),
+        }
+        .resolve(config.max_length)?;
         let normalized = normalize_string(text);
         if normalized.is_empty() {
             return Err(Error::EmptyInput);
@@ -95,11 +121,14 @@ impl Chatbot {
         if encoded.ids.len() == 1 {
             return Err(Error::NoKnownWords(encoded.unknown));
         }
-        let seq = encoded.ids.len();
-        let ids: Vec<i64> = encoded.ids.iter().map(|&id| id as i64).collect();
-        let input_seq = Tensor::<2, Int>::from_data(TensorData::new(ids, [seq, 1]), &self.device);
-        let greedy = greedy_search(model, input_seq, config.max_length);
-        let reply = greedy
+        let decoded = decode(
+            model,
+            &encoded.ids,
+            &search,
+            config.max_length,
+            &self.device,
+        );
+        let reply = decoded
             .tokens
             .iter()
             .take_while(|&&t| t != EOS_TOKEN)
@@ -109,9 +138,13 @@ impl Chatbot {
             .join(" ");
         Ok(Reply {
             input: text.to_string(),
+            text: readable(&reply),
             reply,
-            tokens: greedy.tokens,
-            scores: greedy.scores,
+            scores: decoded.log_probs.iter().map(|lp| lp.exp()).collect(),
+            score: decoded.score(),
+            tokens: decoded.tokens,
+            input_tokens: encoded.ids,
+            attention: decoded.attention,
             unknown: encoded.unknown,
         })
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::search::SearchOptions;
 
 /// Luong attention's score function, the tutorial's `attn_model`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +61,10 @@ pub struct ModelConfig {
     /// How `model.safetensors` stores its tensors; default f32.
     #[serde(default = "default::dtype")]
     pub dtype: WeightDtype,
+    /// The bundle's default search, any field left out; without it replies are greedy, as
+    /// in the tutorial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchOptions>,
 }
 
 mod default {
@@ -97,6 +102,7 @@ impl ModelConfig {
             max_input_words: default::max_input_words(),
             dropout: default::dropout(),
             dtype: default::dtype(),
+            search: None,
         }
     }
 
@@ -133,6 +139,11 @@ impl ModelConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return fail("dropout must be in [0, 1)");
+        }
+        if let Some(search) = &self.search {
+            search
+                .resolve(self.max_length)
+                .map_err(|e| Error::bundle("config.json", e))?;
         }
         Ok(())
     }

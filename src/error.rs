@@ -20,6 +20,10 @@ pub enum Error {
     #[error("the message has {words} words; the limit is {limit}")]
     TooLong { words: usize, limit: usize },
 
+    /// Decoding options that cannot be used (see `search::Search`).
+    #[error("search options: {0}")]
+    BadSearch(String),
+
     /// A tensor the configuration requires is absent from the weights.
     #[error("tensor '{name}' is missing (expected shape {expected:?})")]
     MissingTensor { name: String, expected: Vec<usize> },

@@ -3,6 +3,7 @@
 //!
 //! - [`text`], [`voc`]: the text pipeline.
 //! - [`model`]: one file per component of the tutorial.
+//! - [`search`]: decoding, one file per strategy (greedy, beam, sampling).
 //! - [`kernel`]: the matrix-vector product every `Linear` of inference runs on.
 //! - [`config`], [`bundle`]: the weight bundle and its format.
 //! - [`chatbot`]: the one `reply` entry point.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod import;
 pub mod kernel;
 pub mod model;
+pub mod search;
 pub mod text;
 #[cfg(feature = "train")]
 pub mod train;
@@ -32,3 +34,4 @@ pub use bundle::Bundle;
 pub use chatbot::{Chatbot, Reply};
 pub use config::{AttnMethod, ModelConfig, WeightDtype};
 pub use error::{Error, Result};
+pub use search::{Search, SearchOptions, Strategy};

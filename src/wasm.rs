@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::bench;
 use crate::chatbot::{Chatbot, Reply};
+use crate::search::SearchOptions;
 
 #[wasm_bindgen]
 extern "C" {
@@ -21,23 +22,48 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// What `reply` returns to JavaScript: the CLI's `--json` object plus the time it took.
+/// What `reply` returns to JavaScript: the CLI's `--json` object, the words behind its token
+/// ids (for the page's attention view), and the time it took.
 #[derive(Serialize)]
 struct TimedReply {
     #[serde(flatten)]
     reply: Reply,
+    /// The word of each entry of `tokens` (`EOS` for the end).
+    words: Vec<String>,
+    /// The word of each entry of `input_tokens`.
+    input_words: Vec<String>,
     /// Milliseconds spent in `Chatbot::reply`.
     ms: f64,
 }
 
-fn timed_reply(bot: &Chatbot, text: &str) -> Result<JsValue, JsError> {
+fn timed_reply(bot: &Chatbot, text: &str, options: JsValue) -> Result<JsValue, JsError> {
+    let options = search_options(options)?;
     let started = performance_now();
-    let reply = bot.reply(text)?;
+    let reply = bot.reply_with(text, &options)?;
+    let ms = performance_now() - started;
+    let voc = &bot.bundle().voc;
+    let words = |ids: &[u32]| {
+        ids.iter()
+            .map(|&t| voc.word(t).unwrap_or("?").to_string())
+            .collect()
+    };
     let timed = TimedReply {
+        words: words(&reply.tokens),
+        input_words: words(&reply.input_tokens),
         reply,
-        ms: performance_now() - started,
+        ms,
     };
     to_js(&timed)
+}
+
+/// `undefined`, `null` or a plain object of [`SearchOptions`] fields (camelCase or
+/// snake_case), each optional.
+fn search_options(options: JsValue) -> Result<SearchOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(SearchOptions::default());
+    }
+    serde_wasm_bindgen::from_value(options)
+        .map_err(|e| JsError::new(&format!("search options: {e}")))
 }
 
 /// A plain JS object (not a `Map`, serde_wasm_bindgen's default for a flattened struct).
@@ -61,9 +87,10 @@ impl WasmChatbot {
         })
     }
 
-    /// `{input, reply, tokens, scores, unknown, ms}`, or throws an `Error`.
-    pub fn reply(&self, text: &str) -> Result<JsValue, JsError> {
-        timed_reply(&self.bot, text)
+    /// `reply(text, options?)`: `{input, reply, text, tokens, scores, score, input_tokens,
+    /// attention, unknown, ms}`, or throws an `Error`. `options` as for the module's `reply`.
+    pub fn reply(&self, text: &str, options: JsValue) -> Result<JsValue, JsError> {
+        timed_reply(&self.bot, text, options)
     }
 }
 
@@ -87,19 +114,25 @@ fn with_bundled<T>(f: impl FnOnce(&Chatbot) -> Result<T, JsError>) -> Result<T, 
     })
 }
 
-/// Answers from the bundled model: `{input, reply, tokens, scores, unknown, ms}`, or throws
-/// an `Error` (no model loaded yet, empty message, no known word, too long).
+/// `reply(text, options?)` from the bundled model: `{input, reply, text, tokens, scores,
+/// score, input_tokens, attention, unknown, ms}`, or throws an `Error` (no model loaded
+/// yet, empty message, no known word, too long, bad options). `options` is an optional
+/// plain object: `{search: "greedy"|"beam"|"sample", beamWidth, lengthPenalty,
+/// noRepeatNgram, minLength, temperature, topK, topP, seed, antiLm}`, every field optional;
+/// those left out take the bundle's defaults.
 #[wasm_bindgen]
-pub fn reply(text: &str) -> Result<JsValue, JsError> {
-    with_bundled(|bot| timed_reply(bot, text))
+pub fn reply(text: &str, options: JsValue) -> Result<JsValue, JsError> {
+    with_bundled(|bot| timed_reply(bot, text, options))
 }
 
 /// `burnchat bench` in the browser, on the bundled model: one warm-up pass over the
 /// benchmark's prompts, then `rounds` timed passes with `performance.now()`.
-/// Returns `{replies, median_ms, p90_ms, mean_ms, mean_tokens, ms_per_token}`.
+/// `options` as for `reply`. Returns `{replies, median_ms, p90_ms, mean_ms, mean_tokens,
+/// ms_per_token}`.
 #[wasm_bindgen]
-pub fn bench(rounds: usize) -> Result<JsValue, JsError> {
-    with_bundled(|bot| to_js(&bench::measure(bot, rounds, performance_now)?))
+pub fn bench(rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
+    let options = search_options(options)?;
+    with_bundled(|bot| to_js(&bench::measure(bot, &options, rounds, performance_now)?))
 }
 
 /// `replies` replies in a row on the bundled model, sampling the wasm memory's size:
@@ -107,7 +140,7 @@ pub fn bench(rounds: usize) -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub fn soak(replies: usize) -> Result<JsValue, JsError> {
     with_bundled(|bot| {
-        let soak = bench::soak(bot, replies, || {
+        let soak = bench::soak(bot, &SearchOptions::default(), replies, || {
             (core::arch::wasm32::memory_size(0) * 65536) as u64
         })?;
         to_js(&soak)

@@ -23,3 +23,18 @@ fn the_bundled_model_gives_pytorchs_replies() {
         check::assert_matches(&bot.reply(input).unwrap(), want);
     }
 }
+
+#[test]
+fn the_bundled_model_searches_as_pytorch_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bot = Chatbot::load(&root.join("weights")).unwrap();
+    let text = std::fs::read_to_string(root.join("tests/golden/searches.json")).unwrap();
+    let searches = check::golden_searches(&text);
+    assert_eq!(searches.len(), 4);
+    for search in &searches {
+        for want in &search.replies {
+            let got = bot.reply_with(&want.input, &search.options).unwrap();
+            check::assert_search_matches(&got, want, &search.options);
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 use burnchat::Reply;
 use burnchat::wasm::{WasmChatbot as Chatbot, load, reply};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -16,6 +16,7 @@ const MODEL: &[u8] = include_bytes!("../weights/model.safetensors");
 const CONFIG: &[u8] = include_bytes!("../weights/config.json");
 const VOC: &[u8] = include_bytes!("../weights/voc.json");
 const GOLDEN: &str = include_str!("golden/replies.json");
+const SEARCHES: &str = include_str!("golden/searches.json");
 
 #[path = "golden/check.rs"]
 mod check;
@@ -48,7 +49,7 @@ fn replies_equal_pytorchs_golden_file() {
     let golden = check::golden(GOLDEN);
     assert!(golden.len() >= 10);
     for want in golden {
-        let got = answer(reply(&want.input).unwrap());
+        let got = answer(reply(&want.input, JsValue::UNDEFINED).unwrap());
         check::assert_matches(&got.said, &want);
         assert!(got.ms >= 0.0);
     }
@@ -73,16 +74,21 @@ fn bad_input_gives_an_answer_or_an_error_and_the_module_keeps_answering() {
         "\u{202e}olleh",
     ];
     for input in inputs {
-        match bot.reply(input) {
+        match bot.reply(input, JsValue::UNDEFINED) {
             Ok(value) => {
                 let got = answer(value);
                 assert!(!got.said.tokens.is_empty(), "{input:?}");
             }
             Err(error) => assert!(!error_message(error.into()).is_empty(), "{input:?}"),
         }
-        assert!(!answer(bot.reply("hello").unwrap()).said.tokens.is_empty());
+        assert!(
+            !answer(bot.reply("hello", JsValue::UNDEFINED).unwrap())
+                .said
+                .tokens
+                .is_empty()
+        );
     }
-    let empty = error_message(bot.reply("").unwrap_err().into());
+    let empty = error_message(bot.reply("", JsValue::UNDEFINED).unwrap_err().into());
     assert!(empty.contains("no words"), "{empty}");
 }
 
@@ -92,4 +98,50 @@ fn a_bad_bundle_is_an_error() {
     assert!(truncated.is_err());
     assert!(Chatbot::new(MODEL.to_vec(), b"{}", VOC).is_err());
     assert!(Chatbot::new(MODEL.to_vec(), CONFIG, b"[]").is_err());
+}
+
+/// The options as a page passes them: a plain object with camelCase names.
+fn js_options(options: &burnchat::SearchOptions) -> JsValue {
+    let object = js_sys::Object::new();
+    let value = serde_json::to_value(options).unwrap();
+    for (name, field) in value.as_object().unwrap() {
+        let mut camel = String::new();
+        let mut upper = false;
+        for c in name.chars() {
+            match (c, upper) {
+                ('_', _) => upper = true,
+                (c, true) => {
+                    camel.extend(c.to_uppercase());
+                    upper = false;
+                }
+                (c, false) => camel.push(c),
+            }
+        }
+        let field = field
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .unwrap();
+        js_sys::Reflect::set(&object, &JsValue::from_str(&camel), &field).unwrap();
+    }
+    object.into()
+}
+
+/// Beam search, reranking and seeded sampling give PyTorch's replies in the browser too:
+/// the same seed, the same reply as natively (tests/golden.rs) and as PyTorch.
+#[wasm_bindgen_test]
+fn searches_equal_pytorchs_golden_file() {
+    let bot = Chatbot::new(MODEL.to_vec(), CONFIG, VOC).unwrap();
+    let searches = check::golden_searches(SEARCHES);
+    assert_eq!(searches.len(), 4);
+    for search in &searches {
+        for want in &search.replies {
+            let got = answer(bot.reply(&want.input, js_options(&search.options)).unwrap());
+            check::assert_search_matches(&got.said, want, &search.options);
+            assert_eq!(got.said.attention.len(), got.said.tokens.len());
+        }
+    }
+    let bad = js_sys::JSON::parse(r#"{"beamWidth": 0, "search": "beam"}"#).unwrap();
+    let error = error_message(bot.reply("hello", bad).unwrap_err().into());
+    assert!(error.contains("beam width"), "{error}");
+    let typo = js_sys::JSON::parse(r#"{"beamwidth": 3}"#).unwrap();
+    assert!(bot.reply("hello", typo).is_err());
 }

@@ -1,5 +1,7 @@
 // The page: draws the conversation and talks to the worker, which holds the model.
 // Messages from the worker: progress, ready, reply, error.
+import { attentionView } from "./attention.js";
+import { searchSettings } from "./settings.js";
 
 const log = document.getElementById("log");
 const form = document.getElementById("form");
@@ -9,17 +11,22 @@ const loading = document.getElementById("loading");
 const progress = document.getElementById("progress");
 const progressText = document.getElementById("progress-text");
 
+const settings = searchSettings(document.getElementById("search-form"));
+
 // Text only, never HTML: user and bot words go in with textContent.
-function bubble(kind, text, detail) {
+function bubble(kind, text, detail, extra) {
   const li = document.createElement("li");
   li.className = kind;
-  li.textContent = text;
+  const words = document.createElement("span");
+  words.textContent = text;
+  li.append(words);
   if (detail) {
     const small = document.createElement("span");
     small.className = "time";
     small.textContent = detail;
     li.append(small);
   }
+  if (extra) li.append(extra);
   log.append(li);
   li.scrollIntoView({ block: "end" });
   return li;
@@ -68,7 +75,7 @@ worker.onmessage = ({ data }) => {
       } else if (reply.unknown.length > 1) {
         bubble("notice", `I don't know the words ${quoted(reply.unknown)} yet.`);
       }
-      bubble("bot", reply.reply || "…", `${reply.ms.toFixed(0)} ms`);
+      bubble("bot", reply.text || "…", `${reply.ms.toFixed(0)} ms`, attentionView(reply));
       setBusy(false);
       break;
     }
@@ -91,5 +98,5 @@ form.addEventListener("submit", (event) => {
   bubble("me", text);
   input.value = "";
   setBusy(true);
-  worker.postMessage({ type: "ask", text });
+  worker.postMessage({ type: "ask", text, options: settings.options() });
 });

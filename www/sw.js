@@ -9,6 +9,8 @@ const FILES = [
   "style.css",
   "app.js",
   "worker.js",
+  "attention.js",
+  "settings.js",
   "pkg/burnchat.js",
   "pkg/burnchat_bg.wasm",
   "weights/model.safetensors",

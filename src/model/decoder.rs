@@ -67,6 +67,21 @@ impl LuongAttnDecoderRNN {
         last_hidden: Tensor<3>,
         encoder_outputs: Tensor<3>,
     ) -> (Tensor<2>, Tensor<3>) {
+        let (logits, hidden, _) =
+            self.forward_attention(embedding, input_step, last_hidden, encoder_outputs);
+        (logits, hidden)
+    }
+
+    /// [`forward_logits`](Self::forward_logits) that also returns the step's attention
+    /// weights over the encoder outputs, [batch, 1, seq] (each row sums to 1), for the
+    /// searches to report.
+    pub fn forward_attention(
+        &self,
+        embedding: &Embedding,
+        input_step: Tensor<2, Int>,
+        last_hidden: Tensor<3>,
+        encoder_outputs: Tensor<3>,
+    ) -> (Tensor<2>, Tensor<3>, Tensor<3>) {
         let [_, batch, hidden] = encoder_outputs.dims();
         let embedded = self
             .embedding_dropout
@@ -75,7 +90,7 @@ impl LuongAttnDecoderRNN {
         let attn_weights = self
             .attn
             .forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, 1, seq]
-        let context = attn_weights.matmul(encoder_outputs.swap_dims(0, 1)); // [batch, 1, hidden]
+        let context = attn_weights.clone().matmul(encoder_outputs.swap_dims(0, 1)); // [batch, 1, hidden]
         debug_assert_eq!(context.dims(), [batch, 1, hidden]);
         let concat_input = Tensor::cat(
             vec![
@@ -85,6 +100,7 @@ impl LuongAttnDecoderRNN {
             1,
         ); // [batch, 2 * hidden]
         let concat_output = tanh(linear(&self.concat, concat_input));
-        (linear(&self.out, concat_output), hidden_state) // [batch, num_words]
+        let logits = linear(&self.out, concat_output); // [batch, num_words]
+        (logits, hidden_state, attn_weights)
     }
 }

@@ -5,7 +5,6 @@ pub mod decoder;
 pub mod encoder;
 pub mod gru;
 pub mod linear;
-pub mod search;
 
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
@@ -15,7 +14,6 @@ pub use attention::Attn;
 pub use decoder::LuongAttnDecoderRNN;
 pub use encoder::EncoderRNN;
 pub use gru::{Gru, GruCell};
-pub use search::{Greedy, greedy_search};
 
 /// The whole model: the tutorial's shared `embedding`, `encoder` and `decoder`. Its module
 /// paths are the bundle's tensor names but for the GRUs (see `bundle`).

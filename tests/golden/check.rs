@@ -29,3 +29,42 @@ pub fn assert_matches(got: &Reply, want: &Reply) {
         );
     }
 }
+
+/// tests/golden/searches.json (tests/fixtures/make_search_fixtures.py): PyTorch's replies
+/// with the bundled model under beam search, reranking and seeded sampling.
+#[derive(serde::Deserialize)]
+pub struct GoldenSearch {
+    pub options: burnchat::SearchOptions,
+    pub replies: Vec<GoldenSearchReply>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct GoldenSearchReply {
+    pub input: String,
+    pub reply: String,
+    pub tokens: Vec<u32>,
+    pub score: f32,
+    pub input_tokens: Vec<u32>,
+}
+
+pub fn golden_searches(text: &str) -> Vec<GoldenSearch> {
+    serde_json::from_str(text).unwrap()
+}
+
+/// Same tokens, words and input ids; the score within [`SCORE_TOLERANCE`].
+pub fn assert_search_matches(
+    got: &Reply,
+    want: &GoldenSearchReply,
+    options: &burnchat::SearchOptions,
+) {
+    let what = format!("{options:?} {:?}", want.input);
+    assert_eq!(got.tokens, want.tokens, "{what}");
+    assert_eq!(got.reply, want.reply, "{what}");
+    assert_eq!(got.input_tokens, want.input_tokens, "{what}");
+    assert!(
+        (got.score - want.score).abs() <= SCORE_TOLERANCE,
+        "{what}: score {} vs {}",
+        got.score,
+        want.score
+    );
+}

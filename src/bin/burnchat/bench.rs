@@ -25,6 +25,8 @@ pub struct BenchArgs {
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    search: super::search::SearchArgs,
 }
 
 #[derive(Serialize)]
@@ -36,6 +38,8 @@ struct Report {
     held_as: burnchat::WeightDtype,
     hidden_size: usize,
     num_words: usize,
+    /// The decoding settings timed.
+    search: burnchat::Search,
     latency: Latency,
     /// Peak resident memory of the process (Linux `VmHWM`).
     peak_rss_bytes: Option<u64>,
@@ -51,10 +55,15 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     }
     let bot = super::load(&args.weights)?;
     let clock = Instant::now();
-    let latency = bench::measure(&bot, args.rounds, || clock.elapsed().as_secs_f64() * 1e3)?;
+    let options = args.search.options();
+    let latency = bench::measure(&bot, &options, args.rounds, || {
+        clock.elapsed().as_secs_f64() * 1e3
+    })?;
     let soak = match args.soak {
         0 => None,
-        n => Some(bench::soak(&bot, n, || proc_status("VmRSS:").unwrap_or(0))?),
+        n => Some(bench::soak(&bot, &options, n, || {
+            proc_status("VmRSS:").unwrap_or(0)
+        })?),
     };
     let config = &bot.bundle().config;
     let report = Report {
@@ -63,6 +72,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         weights: args.weights.display().to_string(),
         held_as: bot.weights_held_as(),
         hidden_size: config.hidden_size,
+        search: match &config.search {
+            Some(defaults) => options.or(defaults),
+            None => options.clone(),
+        }
+        .resolve(config.max_length)?,
         num_words: config.num_words,
         latency,
         peak_rss_bytes: proc_status("VmHWM:"),
@@ -81,6 +95,10 @@ fn print_table(r: &Report) {
     println!(
         "{} backend, {} thread(s); {} (hidden {}, {} words, weights held as {:?})",
         r.backend, r.threads, r.weights, r.hidden_size, r.num_words, r.held_as
+    );
+    println!(
+        "search: {}",
+        serde_json::to_string(&r.search).unwrap_or_default()
     );
     println!(
         "{} replies: median {:.2} ms, p90 {:.2} ms, mean {:.2} ms; {:.1} tokens per reply, {:.3} ms per token",

@@ -4,10 +4,12 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burnchat::{Chatbot, WeightDtype, import::import_checkpoint};
+use burnchat::{Chatbot, SearchOptions, WeightDtype, import::import_checkpoint};
 use clap::{Parser, Subcommand, ValueEnum};
+use search::SearchArgs;
 
 mod bench;
+mod search;
 #[cfg(feature = "train")]
 mod train;
 
@@ -26,15 +28,20 @@ enum Command {
         /// Bundle directory.
         #[arg(long, default_value = default_weights())]
         weights: PathBuf,
+        #[command(flatten)]
+        search: SearchArgs,
     },
     /// Print one reply per message.
     Reply {
         /// Bundle directory.
         #[arg(long, default_value = default_weights())]
         weights: PathBuf,
-        /// One JSON object per line: input, reply, tokens, scores, unknown (or error).
+        /// One JSON object per line: input, reply, text, tokens, scores, score,
+        /// input_tokens, attention, unknown (or input and error).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        search: SearchArgs,
         /// The messages.
         #[arg(required = true)]
         text: Vec<String>,
@@ -85,12 +92,13 @@ pub(crate) fn load(weights: &Path) -> Result<Chatbot> {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Chat { weights } => chat(&load(&weights)?),
+        Command::Chat { weights, search } => chat(&load(&weights)?, &search.options()),
         Command::Reply {
             weights,
             json,
+            search,
             text,
-        } => reply(&load(&weights)?, json, &text),
+        } => reply(&load(&weights)?, json, &search.options(), &text),
         Command::Import {
             checkpoint,
             out,
@@ -140,10 +148,15 @@ impl From<Dtype> for WeightDtype {
     }
 }
 
-/// The tutorial's `evaluateInput` loop.
-fn chat(bot: &Chatbot) -> Result<()> {
+/// The tutorial's `evaluateInput` loop, printing the reply as a person writes it. Sampling
+/// without `--seed` draws a new seed for each message.
+fn chat(bot: &Chatbot, options: &SearchOptions) -> Result<()> {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let stdin = std::io::stdin();
     let mut line = String::new();
+    let mut turn = 0u64;
     loop {
         print!("> ");
         std::io::stdout().flush()?;
@@ -156,12 +169,17 @@ fn chat(bot: &Chatbot) -> Result<()> {
         if text == "q" || text == "quit" {
             return Ok(());
         }
-        match bot.reply(text) {
+        let options = SearchOptions {
+            seed: options.seed.or(Some(started.wrapping_add(turn))),
+            ..options.clone()
+        };
+        turn += 1;
+        match bot.reply_with(text, &options) {
             Ok(reply) => {
                 if !reply.unknown.is_empty() {
                     println!("(unknown words skipped: {})", reply.unknown.join(", "));
                 }
-                println!("Bot: {}", reply.reply);
+                println!("Bot: {}", reply.text);
             }
             Err(e) => println!("Error: {e}"),
         }
@@ -170,10 +188,10 @@ fn chat(bot: &Chatbot) -> Result<()> {
 
 /// One reply per message; a message the bot refuses is reported and the others still run,
 /// and the exit status says whether any was refused.
-fn reply(bot: &Chatbot, json: bool, texts: &[String]) -> Result<()> {
+fn reply(bot: &Chatbot, json: bool, options: &SearchOptions, texts: &[String]) -> Result<()> {
     let mut failures = 0;
     for text in texts {
-        match (bot.reply(text), json) {
+        match (bot.reply_with(text, options), json) {
             (Ok(reply), true) => println!("{}", serde_json::to_string(&reply)?),
             (Ok(reply), false) => println!("{}", reply.reply),
             (Err(e), true) => {

@@ -1,0 +1,69 @@
+//! The decoding flags shared by `reply`, `chat` and `bench`: each one a field of
+//! [`SearchOptions`]; flags left out take the bundle's default search.
+
+use burnchat::{SearchOptions, Strategy};
+use clap::{Args, ValueEnum};
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct SearchArgs {
+    /// How to choose the reply's words (default: the bundle's, else greedy).
+    #[arg(long, value_enum)]
+    search: Option<SearchKind>,
+    /// Beam search: hypotheses kept at each step (default 5).
+    #[arg(long)]
+    beam_width: Option<usize>,
+    /// Beam search: A in score / length^A, length in tokens with EOS (default 1).
+    #[arg(long, allow_hyphen_values = true)]
+    length_penalty: Option<f32>,
+    /// No n-gram of N tokens appears twice in a reply (0: off, the default).
+    #[arg(long)]
+    no_repeat_ngram: Option<usize>,
+    /// The reply has at least N words before it may end (default 0).
+    #[arg(long)]
+    min_length: Option<usize>,
+    /// Sampling: logits are divided by T; 0 is greedy (default 1).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Sampling: draw from the K most likely words only (0: all, the default).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Sampling: draw from the most likely words whose probabilities add up to P (default 1).
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Sampling: the random seed; the same seed gives the same reply (default: a new one
+    /// for each message in `chat`, 0 elsewhere).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Beam search: rerank the finished replies by log p(T|S) − λ·log p(T|empty message),
+    /// preferring specific replies over stock ones (0: off, the default).
+    #[arg(long)]
+    anti_lm: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SearchKind {
+    Greedy,
+    Beam,
+    Sample,
+}
+
+impl SearchArgs {
+    pub fn options(&self) -> SearchOptions {
+        SearchOptions {
+            search: self.search.map(|s| match s {
+                SearchKind::Greedy => Strategy::Greedy,
+                SearchKind::Beam => Strategy::Beam,
+                SearchKind::Sample => Strategy::Sample,
+            }),
+            beam_width: self.beam_width,
+            length_penalty: self.length_penalty,
+            no_repeat_ngram: self.no_repeat_ngram,
+            min_length: self.min_length,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            anti_lm: self.anti_lm,
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Decoding: how a reply is chosen from the decoder's step-by-step distributions. One file per
+//! strategy: [`greedy`] (the tutorial's `GreedySearchDecoder`), [`beam`] (with reranking
+//! against the model's own prior in [`rerank`]) and [`sample`].
+//!
+//! Every strategy runs the decoder through [`Decoding::step`], which hands back each row's
+//! log-probabilities and attention weights on the host, and applies the same constraints
+//! ([`Search::banned`]: `min_length`, `no_repeat_ngram`).
+
+pub mod beam;
+pub mod greedy;
+pub mod rerank;
+pub mod sample;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Seq2Seq;
+use crate::voc::{EOS_TOKEN, SOS_TOKEN};
+
+/// The decoding strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// The most likely word at every step, as the tutorial does.
+    Greedy,
+    /// The `beam_width` most likely partial replies at every step.
+    Beam,
+    /// A word drawn at random at every step (temperature, top-k, top-p), from `seed`.
+    Sample,
+}
+
+/// How to decode, every field optional: `config.json`'s `search`, the CLI's flags and the
+/// wasm `options` object. A field left out takes the bundle's value, then the default
+/// ([`Search::default`]). JavaScript may spell the names in camelCase (`beamWidth`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<Strategy>,
+    #[serde(alias = "beamWidth", skip_serializing_if = "Option::is_none")]
+    pub beam_width: Option<usize>,
+    #[serde(alias = "lengthPenalty", skip_serializing_if = "Option::is_none")]
+    pub length_penalty: Option<f32>,
+    #[serde(alias = "noRepeatNgram", skip_serializing_if = "Option::is_none")]
+    pub no_repeat_ngram: Option<usize>,
+    #[serde(alias = "minLength", skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(alias = "topK", skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    #[serde(alias = "topP", skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(alias = "antiLm", skip_serializing_if = "Option::is_none")]
+    pub anti_lm: Option<f32>,
+}
+
+impl SearchOptions {
+    /// These options, with every field left out taken from `fallback`.
+    pub fn or(&self, fallback: &SearchOptions) -> SearchOptions {
+        SearchOptions {
+            search: self.search.or(fallback.search),
+            beam_width: self.beam_width.or(fallback.beam_width),
+            length_penalty: self.length_penalty.or(fallback.length_penalty),
+            no_repeat_ngram: self.no_repeat_ngram.or(fallback.no_repeat_ngram),
+            min_length: self.min_length.or(fallback.min_length),
+            temperature: self.temperature.or(fallback.temperature),
+            top_k: self.top_k.or(fallback.top_k),
+            top_p: self.top_p.or(fallback.top_p),
+            seed: self.seed.or(fallback.seed),
+            anti_lm: self.anti_lm.or(fallback.anti_lm),
+        }
+    }
+
+    /// The settings these options give over the defaults, checked against `max_length`.
+    pub fn resolve(&self, max_length: usize) -> Result<Search> {
+        let d = Search::default();
+        let search = Search {
+            strategy: self.search.unwrap_or(d.strategy),
+            beam_width: self.beam_width.unwrap_or(d.beam_width),
+            length_penalty: self.length_penalty.unwrap_or(d.length_penalty),
+            no_repeat_ngram: self.no_repeat_ngram.unwrap_or(d.no_repeat_ngram),
+            min_length: self.min_length.unwrap_or(d.min_length),
+            temperature: self.temperature.unwrap_or(d.temperature),
+            top_k: self.top_k.unwrap_or(d.top_k),
+            top_p: self.top_p.unwrap_or(d.top_p),
+            seed: self.seed.unwrap_or(d.seed),
+            anti_lm: self.anti_lm.unwrap_or(d.anti_lm),
+        };
+        search.check(max_length)?;
+        Ok(search)
+    }
+}
+
+/// Limits on the options, so that a reply's work stays bounded.
+pub const MAX_BEAM_WIDTH: usize = 64;
+
+/// Decoding settings, all resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Search {
+    /// Default greedy.
+    pub strategy: Strategy,
+    /// Hypotheses kept at each step of beam search; default 5 (fairseq's, OpenNMT's).
+    pub beam_width: usize,
+    /// `A` in score / length^A, length in tokens with EOS: how beam search compares replies
+    /// of different lengths (0: raw sum, which favours short replies); default 1.
+    pub length_penalty: f32,
+    /// No n-gram of this many tokens appears twice in a reply; default 0 (off).
+    pub no_repeat_ngram: usize,
+    /// EOS is not chosen before the reply has this many words; default 0.
+    pub min_length: usize,
+    /// Sampling: the logits are divided by it; towards 0 sampling approaches greedy (0 is
+    /// greedy); default 1.
+    pub temperature: f32,
+    /// Sampling: only the k most likely words are drawn (0: all); default 0.
+    pub top_k: usize,
+    /// Sampling: only the most likely words whose probabilities add up to p are drawn
+    /// (nucleus sampling; 1: all); default 1.
+    pub top_p: f32,
+    /// Sampling: the random generator's seed; the same seed gives the same reply, natively
+    /// and in wasm; default 0.
+    pub seed: u64,
+    /// Beam search: λ in `log p(T|S) − λ·log p(T|∅)`, which reranks the finished replies
+    /// against the same model's reply to an empty message, preferring specific replies
+    /// over stock ones ([`rerank`]); default 0 (off).
+    pub anti_lm: f32,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Greedy,
+            beam_width: 5,
+            length_penalty: 1.0,
+            no_repeat_ngram: 0,
+            min_length: 0,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            anti_lm: 0.0,
+        }
+    }
+}
+
+impl Search {
+    fn check(&self, max_length: usize) -> Result<()> {
+        let fail = |m: String| Err(Error::BadSearch(m));
+        if !(1..=MAX_BEAM_WIDTH).contains(&self.beam_width) {
+            return fail(format!(
+                "beam width must be between 1 and {MAX_BEAM_WIDTH}, not {}",
+                self.beam_width
+            ));
+        }
+        if !self.length_penalty.is_finite() {
+            return fail("length penalty must be a finite number".into());
+        }
+        if self.min_length >= max_length {
+            return fail(format!(
+                "min length must be below the bundle's max_length ({max_length}), not {}",
+                self.min_length
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return fail("temperature must be 0 or more".into());
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return fail("top-p must be in (0, 1]".into());
+        }
+        if !(self.anti_lm.is_finite() && self.anti_lm >= 0.0) {
+            return fail("the anti-LM weight must be 0 or more".into());
+        }
+        Ok(())
+    }
+
+    /// Tokens that may not follow `tokens` (a hypothesis without its EOS): EOS before
+    /// `min_length` words, and any token that would repeat an n-gram of `no_repeat_ngram`.
+    pub fn banned(&self, tokens: &[u32]) -> Vec<u32> {
+        let mut banned = Vec::new();
+        if tokens.len() < self.min_length {
+            banned.push(EOS_TOKEN);
+        }
+        let n = self.no_repeat_ngram;
+        if n > 0 && tokens.len() + 1 >= n {
+            let prefix = &tokens[tokens.len() + 1 - n..];
+            for gram in tokens.windows(n) {
+                if &gram[..n - 1] == prefix {
+                    banned.push(gram[n - 1]);
+                }
+            }
+        }
+        banned
+    }
+}
+
+/// A decoded reply: its tokens (EOS included when it came within `max_length` steps), the
+/// natural-log probability of each, and the attention weights of each step.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decoded {
+    pub tokens: Vec<u32>,
+    pub log_probs: Vec<f32>,
+    /// One row per token, one column per input token.
+    pub attention: Vec<Vec<f32>>,
+}
+
+impl Decoded {
+    /// The sum of the log-probabilities: the reply's log-likelihood.
+    pub fn score(&self) -> f32 {
+        self.log_probs.iter().sum()
+    }
+
+    /// `score / length^A`, length counting EOS.
+    pub fn normalized_score(&self, length_penalty: f32) -> f32 {
+        let len = self.tokens.len().max(1) as f32;
+        self.score() / len.powf(length_penalty)
+    }
+
+    /// Appends one token, its log-probability and the step's attention row.
+    fn push(&mut self, token: u32, log_prob: f32, attention: &[f32]) {
+        self.tokens.push(token);
+        self.log_probs.push(log_prob);
+        self.attention.push(attention.to_vec());
+    }
+
+    /// This hypothesis extended by one token.
+    fn extended(&self, token: u32, log_prob: f32, attention: &[f32]) -> Self {
+        let mut next = self.clone();
+        next.push(token, log_prob, attention);
+        next
+    }
+}
+
+/// Decodes the reply to `input_ids` (known words then EOS) with `search`.
+pub fn decode(
+    model: &Seq2Seq,
+    input_ids: &[u32],
+    search: &Search,
+    max_length: usize,
+    device: &Device,
+) -> Decoded {
+    let decoding = Decoding::new(model, input_ids, device);
+    match search.strategy {
+        Strategy::Greedy => greedy::greedy(&decoding, search, max_length),
+        Strategy::Beam => {
+            let finished = beam::beam(&decoding, search, max_length);
+            rerank::best(model, finished, search, device)
+        }
+        Strategy::Sample => sample::sample(&decoding, search, max_length),
+    }
+}
+
+/// One message encoded, and the decoder stepped over any number of hypotheses at once.
+pub struct Decoding<'a> {
+    model: &'a Seq2Seq,
+    /// [seq, 1, hidden]
+    encoder_outputs: Tensor<3>,
+    /// The decoder's first state, the encoder's first `decoder_n_layers` final states:
+    /// [decoder_n_layers, 1, hidden].
+    initial_hidden: Tensor<3>,
+    num_words: usize,
+}
+
+/// What one decoder step gives for each of its rows.
+pub struct Step {
+    /// [rows * num_words], row-major.
+    pub logits: Vec<f32>,
+    /// [rows * seq], row-major: the attention weights over the input tokens.
+    pub attention: Vec<f32>,
+    /// [decoder_n_layers, rows, hidden]
+    pub hidden: Tensor<3>,
+}
+
+impl<'a> Decoding<'a> {
+    /// Runs the encoder over `input_ids`.
+    pub fn new(model: &'a Seq2Seq, input_ids: &[u32], device: &Device) -> Self {
+        let seq = input_ids.len();
+        let ids: Vec<i64> = input_ids.iter().map(|&id| id as i64).collect();
+        let input_seq = Tensor::<2, Int>::from_data(TensorData::new(ids, [seq, 1]), device);
+        let (encoder_outputs, encoder_hidden) =
+            model.encoder.forward(&model.embedding, input_seq, &[seq]);
+        // decoder_hidden = encoder_hidden[:decoder.n_layers]
+        let initial_hidden = encoder_hidden.slice(s![0..model.decoder.gru.num_layers()]);
+        let num_words = model.decoder.out.weight.dims()[1];
+        Self {
+            model,
+            encoder_outputs,
+            initial_hidden,
+            num_words,
+        }
+    }
+
+    pub fn num_words(&self) -> usize {
+        self.num_words
+    }
+
+    /// The decoder's state before the first step, for one hypothesis.
+    pub fn initial_hidden(&self) -> Tensor<3> {
+        self.initial_hidden.clone()
+    }
+
+    /// One decoder step for `rows` hypotheses: `last` holds each one's last token (SOS at
+    /// the start), `hidden` their states [decoder_n_layers, rows, hidden].
+    pub fn step(&self, last: &[u32], hidden: Tensor<3>) -> Step {
+        let rows = last.len();
+        let device = hidden.device();
+        let ids: Vec<i64> = last.iter().map(|&t| t as i64).collect();
+        let input_step = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, rows]), &device);
+        let encoder_outputs = match rows {
+            1 => self.encoder_outputs.clone(),
+            _ => self.encoder_outputs.clone().repeat_dim(1, rows), // [seq, rows, hidden]
+        };
+        let (logits, hidden, attention) = self.model.decoder.forward_attention(
+            &self.model.embedding,
+            input_step,
+            hidden,
+            encoder_outputs,
+        );
+        Step {
+            logits: host(logits.into_data()),
+            attention: host(attention.into_data()),
+            hidden,
+        }
+    }
+
+    /// The first step's state and input for one hypothesis.
+    pub fn start(&self) -> (Vec<u32>, Tensor<3>) {
+        (vec![SOS_TOKEN], self.initial_hidden())
+    }
+}
+
+fn host(data: TensorData) -> Vec<f32> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// `log_softmax(logits)` of one row, summing in f64.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
+    let log_sum = sum.ln() as f32;
+    logits.iter().map(|&x| x - max - log_sum).collect()
+}
+
+/// The index of the largest value (the first one on ties), skipping `banned`.
+pub fn argmax(values: &[f32], banned: &[u32]) -> usize {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if banned.contains(&(i as u32)) {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map_or(0, |(i, _)| i)
+}
