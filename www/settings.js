@@ -13,7 +13,7 @@ export const DEFAULTS = {
   topK: 0,
   topP: 0.9,
   noRepeatNgram: 2,
-  minLength: 0,
+  minLength: 2,
 };
 
 // Which fields each search reads.

@@ -2,7 +2,7 @@
 // chat, try to inject a script, go offline and chat again. Screenshots go to artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch, serveDist } from "./browser.mjs";
@@ -85,5 +85,80 @@ test("the page follows the dark colour scheme", async () => {
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(background, "rgb(20, 23, 29)");
   await page.screenshot({ path: join(artifacts, "dark.png") });
+  await context.close();
+});
+
+// PyTorch's replies with the bundled model under the page's default search
+// (tests/golden/searches.json, written by tests/fixtures/make_search_fixtures.py).
+const searches = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "golden", "searches.json")));
+const pageDefault = searches.find((s) => s.options.search === "beam" && s.options.anti_lm > 0);
+const goldenGreedy = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "golden", "replies.json"), "utf8")
+  .trim().split("\n").map((line) => JSON.parse(line));
+
+// The words of the newest bot bubble, without its time and attention toggle.
+async function lastBotWords(page) {
+  return (await page.locator("#log li.bot").last().locator("span").first().innerText()).trim();
+}
+
+test("replies read as text, search settings persist, and the attention view opens", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready=true]");
+
+  // The default search is the page's recommended one: beam search reranked, PyTorch's reply.
+  assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "beam");
+  const hello = pageDefault.replies.find((r) => r.input === "hello");
+  await ask(page, "hello");
+  assert.equal(await lastBotWords(page), "Hello!", `PyTorch's words: ${hello.reply}`);
+
+  // "what's up?" greedily is "i m doing well" for PyTorch: the page writes it as a person would.
+  await page.locator("#settings summary").click();
+  await page.locator("#search-form select[name=search]").selectOption("greedy");
+  await page.screenshot({ path: join(artifacts, "settings.png") });
+  await ask(page, "what's up?");
+  const whatsUp = goldenGreedy.find((r) => r.input === "what's up?");
+  assert.equal(whatsUp.reply, "i m doing well");
+  assert.equal(await lastBotWords(page), "I'm doing well");
+
+  // The attention view: a row per reply token, a column per input token, rows summing to 1.
+  const bot = page.locator("#log li.bot").last();
+  await bot.getByRole("button", { name: "Show attention" }).click();
+  const table = bot.locator("table");
+  await table.waitFor();
+  const header = await table.locator("tr").first().locator("th").allInnerTexts();
+  assert.deepEqual(header.slice(1), ["what", "s", "up", "?", "EOS"]);
+  const rows = await table.locator("tr").evaluateAll((trs) =>
+    trs.slice(1).map((tr) => ({
+      word: tr.querySelector("th").textContent,
+      weights: [...tr.querySelectorAll("td")].map((td) => Number(td.textContent)),
+    })));
+  assert.deepEqual(rows.map((r) => r.word), ["i", "m", "doing", "well", "EOS"]);
+  for (const row of rows) {
+    const sum = row.weights.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - 1) < 0.03, `${row.word}: ${row.weights} sum to ${sum}`);
+  }
+  assert.equal(await bot.getByRole("button", { name: "Hide attention" }).getAttribute("aria-expanded"), "true");
+  await page.screenshot({ path: join(artifacts, "attention.png") });
+
+  // The choice survives a reload.
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "greedy");
+  await ask(page, "hello");
+  assert.equal(await lastBotWords(page), "How are you doing?");
+  await page.locator("#settings summary").click();
+  await page.locator("#search-reset").click();
+  assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "beam");
+
+  // Sampling: a reply, and the settings the page sends are the sampling ones.
+  await page.locator("#search-form select[name=search]").selectOption("sample");
+  assert.ok(await page.locator("fieldset[data-for=sample]").isVisible());
+  assert.ok(!(await page.locator("fieldset[data-for=beam]").isVisible()));
+  await ask(page, "how are you?");
+  assert.ok((await lastBotWords(page)).length > 0);
+  assert.deepEqual(errors, []);
   await context.close();
 });
