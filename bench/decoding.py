@@ -34,6 +34,8 @@ SEARCHES = {
                                      "--anti-lm", "0.5"],
     "beam 10, bigram, anti-LM 0.5, min 2": ["--search", "beam", "--beam-width", "10", "--no-repeat-ngram", "2",
                                             "--anti-lm", "0.5", "--min-length", "2"],
+    "beam 5, bigram, anti-LM 0.5, min 2": ["--search", "beam", "--beam-width", "5", "--no-repeat-ngram", "2",
+                                           "--anti-lm", "0.5", "--min-length", "2"],
     "sample T 0.7, top-p 0.9, seed 1": ["--search", "sample", "--temperature", "0.7", "--top-p", "0.9",
                                         "--seed", "1"],
 }
@@ -57,12 +59,14 @@ def main():
     parser.add_argument("--weights", default=str(ROOT / "weights"))
     parser.add_argument("--burnchat", default=str(ROOT / "target" / "release" / "burnchat"))
     parser.add_argument("--show", action="store_true")
+    parser.add_argument("--only", help="run only the searches whose name contains this")
     args = parser.parse_args()
     prompts = read_prompts("quality_prompts.txt")
     print(f"{len(prompts)} messages of bench/quality_prompts.txt; bundle {args.weights}\n")
     print("| search | distinct-1 | distinct-2 | top reply | distinct replies | words | ms |")
     print("|---|---|---|---|---|---|---|")
-    for name, flags in SEARCHES.items():
+    searches = {k: v for k, v in SEARCHES.items() if args.only is None or args.only in k}
+    for name, flags in searches.items():
         got, ms = replies(args.burnchat, args.weights, flags, prompts)
         words = [r["reply"].split() for r in got if "reply" in r]
         counts = collections.Counter(r["reply"] for r in got if "reply" in r)
@@ -72,7 +76,7 @@ def main():
               f"{sum(map(len, words)) / len(words):.1f} | {ms:.1f} |")
     if args.show:
         everyday = read_prompts("everyday.txt")
-        for name, flags in SEARCHES.items():
+        for name, flags in searches.items():
             got, _ = replies(args.burnchat, args.weights, flags, everyday)
             print(f"\n## {name}")
             for r in got:

@@ -57,13 +57,15 @@ fn timed_reply(bot: &Chatbot, text: &str, options: JsValue) -> Result<JsValue, J
 }
 
 /// `undefined`, `null` or a plain object of [`SearchOptions`] fields (camelCase or
-/// snake_case), each optional.
+/// snake_case), each optional. The object goes through a JSON value first: serde_wasm_bindgen
+/// reads only a struct's known fields, and a misspelt option must be an error, not a default.
 fn search_options(options: JsValue) -> Result<SearchOptions, JsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(SearchOptions::default());
     }
-    serde_wasm_bindgen::from_value(options)
-        .map_err(|e| JsError::new(&format!("search options: {e}")))
+    let bad = |e: &dyn std::fmt::Display| JsError::new(&format!("search options: {e}"));
+    let value: serde_json::Value = serde_wasm_bindgen::from_value(options).map_err(|e| bad(&e))?;
+    serde_json::from_value(value).map_err(|e| bad(&e))
 }
 
 /// A plain JS object (not a `Map`, serde_wasm_bindgen's default for a flattened struct).
@@ -135,12 +137,13 @@ pub fn bench(rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
     with_bundled(|bot| to_js(&bench::measure(bot, &options, rounds, performance_now)?))
 }
 
-/// `replies` replies in a row on the bundled model, sampling the wasm memory's size:
-/// `{replies, baseline_bytes, max_bytes, final_bytes}`.
+/// `replies` replies in a row on the bundled model (`options` as for `reply`), sampling the
+/// wasm memory's size: `{replies, baseline_bytes, max_bytes, final_bytes}`.
 #[wasm_bindgen]
-pub fn soak(replies: usize) -> Result<JsValue, JsError> {
+pub fn soak(replies: usize, options: JsValue) -> Result<JsValue, JsError> {
+    let options = search_options(options)?;
     with_bundled(|bot| {
-        let soak = bench::soak(bot, &SearchOptions::default(), replies, || {
+        let soak = bench::soak(bot, &options, replies, || {
             (core::arch::wasm32::memory_size(0) * 65536) as u64
         })?;
         to_js(&soak)

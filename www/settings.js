@@ -1,5 +1,6 @@
 // The search settings panel: its values are the `options` of every reply, remembered in
-// localStorage across visits. Only the fields of the chosen search are sent.
+// localStorage across visits. Only the fields of the chosen search are sent; greedy sends
+// none, so it is the tutorial's search.
 
 const KEY = "burnchat.search";
 
@@ -18,7 +19,7 @@ export const DEFAULTS = {
 
 // Which fields each search reads.
 const FIELDS = {
-  greedy: ["noRepeatNgram", "minLength"],
+  greedy: [], // the tutorial's search, exactly
   beam: ["beamWidth", "lengthPenalty", "antiLm", "noRepeatNgram", "minLength"],
   sample: ["temperature", "topK", "topP", "noRepeatNgram", "minLength"],
 };
@@ -41,7 +42,7 @@ export function searchSettings(form) {
   // Only the chosen search's fieldset is shown.
   const show = () => {
     for (const fieldset of form.querySelectorAll("fieldset[data-for]")) {
-      fieldset.hidden = fieldset.dataset.for !== form.elements.search.value;
+      fieldset.hidden = !fieldset.dataset.for.split(" ").includes(form.elements.search.value);
     }
   };
   const read = () => {

@@ -57,7 +57,7 @@ const ready = (async () => {
 // "ask" is the page's; "bench" is tests/e2e/bench.mjs's (the benchmark, run by hand).
 const handlers = {
   ask: (data) => ({ type: "reply", reply: reply(data.text, data.options) }),
-  bench: (data) => ({ type: "bench", latency: bench(data.rounds, data.options), soak: data.soak ? soak(data.soak) : null }),
+  bench: (data) => ({ type: "bench", latency: bench(data.rounds, data.options), soak: data.soak ? soak(data.soak, data.options) : null }),
 };
 
 onmessage = async ({ data }) => {

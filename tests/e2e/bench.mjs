@@ -3,7 +3,10 @@
 // it. Prints page load to first reply, milliseconds per reply (timed inside the worker, and
 // as the page sees them, message round trips included) and the wasm memory over many replies.
 //
-//   node tests/e2e/bench.mjs [--rounds 5] [--soak 10000] [--loads 3] [--dist DIR]
+//   node tests/e2e/bench.mjs [--rounds 5] [--soak 10000] [--loads 3] [--dist DIR] [--options JSON]
+//
+// --options: the search options every reply gets, as the page sends them, e.g.
+// '{"search":"beam","beamWidth":10,"noRepeatNgram":2,"antiLm":0.5,"minLength":2}' (default: none, greedy).
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,10 +19,12 @@ const { values } = parseArgs({
     soak: { type: "string", default: "10000" },
     loads: { type: "string", default: "3" },
     dist: { type: "string" },
+    options: { type: "string" },
   },
 });
 const rounds = Number(values.rounds);
 const soakReplies = Number(values.soak);
+const options = values.options ? JSON.parse(values.options) : undefined;
 const prompts = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bench", "prompts.txt"), "utf8")
   .split("\n")
   .filter((line) => line.trim());
@@ -72,7 +77,7 @@ try {
   const page = await context.newPage();
   await page.goto(server.url);
   const result = await page.evaluate(
-    async ({ prompts, rounds, soakReplies }) => {
+    async ({ prompts, rounds, soakReplies, options }) => {
       const worker = new Worker("worker.js", { type: "module" });
       const next = (type) =>
         new Promise((resolve, reject) => {
@@ -85,7 +90,7 @@ try {
       // Round trips as the page sees them: post "ask", wait for "reply".
       const ask = async (text) => {
         const reply = next("reply");
-        worker.postMessage({ type: "ask", text });
+        worker.postMessage({ type: "ask", text, options });
         return reply;
       };
       for (const p of prompts) await ask(p);
@@ -98,12 +103,12 @@ try {
         }
       }
       const bench = next("bench");
-      worker.postMessage({ type: "bench", rounds, soak: soakReplies });
+      worker.postMessage({ type: "bench", rounds, soak: soakReplies, options });
       const { latency, soak } = await bench;
       worker.terminate();
       return { timings, trips, latency, soak };
     },
-    { prompts, rounds, soakReplies },
+    { prompts, rounds, soakReplies, options },
   );
   const t = result.timings;
   console.log(
