@@ -2,7 +2,8 @@
 //! matrices [500, 1500], `concat` [1000, 500], `out` [500, 7836]: about 30 MB of f32), timed
 //! on one thread with the weights in three forms: Burn's `[in, out]` layout (what `Linear`
 //! holds), PyTorch's `[out, in]` read through a transposed view, and f16; then the same with
-//! burnchat's own kernel (src/kernel.rs), f32 and f16 weights. A benchmark behind
+//! burnchat's own kernel (src/kernel.rs), f32 and f16 weights, for 1 to 10 input rows (beam
+//! search multiplies all its hypotheses at once). A benchmark behind
 //! BENCHMARKS.md, run by hand:
 //!
 //!     cargo run --release --example step_products
@@ -12,6 +13,9 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, TensorData};
 use burnchat::kernel::{self, Weights};
+
+/// Rows of the kernel's input: greedy search's one, and beam search's hypotheses.
+const ROWS: [usize; 4] = [1, 2, 5, 10];
 
 const SHAPES: [(usize, usize); 6] = [
     (500, 1500),
@@ -53,7 +57,10 @@ fn main() {
         };
         println!("{name}: {:.0} µs per step", microseconds_per_step(step));
     }
-    for dtype in [DType::F32, DType::F16] {
+    for (dtype, rows) in [DType::F32, DType::F16]
+        .into_iter()
+        .flat_map(|d| ROWS.map(|r| (d, r)))
+    {
         let weights: Vec<TensorData> = SHAPES
             .iter()
             .map(|&(k, n)| random([k, n], dtype).into_data())
@@ -61,24 +68,24 @@ fn main() {
         let inputs: Vec<Vec<f32>> = SHAPES
             .iter()
             .map(|&(k, _)| {
-                random([1, k], DType::F32)
+                random([rows, k], DType::F32)
                     .into_data()
                     .try_to_vec::<f32>()
                     .unwrap()
             })
             .collect();
-        let mut outputs: Vec<Vec<f32>> = SHAPES.iter().map(|&(_, n)| vec![0.0; n]).collect();
+        let mut outputs: Vec<Vec<f32>> = SHAPES.iter().map(|&(_, n)| vec![0.0; rows * n]).collect();
         let step = || {
             for ((w, x), y) in weights.iter().zip(&inputs).zip(&mut outputs) {
                 let w = match dtype {
                     DType::F32 => Weights::F32(w.as_slice().unwrap()),
                     _ => Weights::F16(w.as_slice().unwrap()),
                 };
-                kernel::linear(x, w, None, y.len(), y);
+                kernel::linear(x, w, None, y.len() / rows, y);
             }
         };
         let us = microseconds_per_step(step);
-        println!("burnchat::kernel [in, out], {dtype:?}: {us:.0} µs per step");
+        println!("burnchat::kernel [in, out], {dtype:?}, {rows} row(s): {us:.0} µs per step");
     }
 }
 

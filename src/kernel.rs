@@ -115,10 +115,6 @@ fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// Weight rows read together: the output rows are loaded and stored once per block.
 const BLOCK: usize = 8;
 
-/// Output columns handled together: a block's tile of weights (8 KiB of f32) stays in the L1
-/// cache while every input row uses it.
-const TILE: usize = 256;
-
 /// `y += x w`, shapes as in [`linear`]. Written for the compiler to vectorise (`+simd128`
 /// in wasm, AVX2 through [`x86::accumulate`]).
 #[inline(always)]
@@ -140,11 +136,9 @@ fn block_into<const FUSED: bool, W: Weight>(ws: [&[W]; BLOCK], a: [f32; BLOCK], 
     }
 }
 
-/// `y += x w`, calling `rows_into(w[i..i + BLOCK, cols], x[r, i..i + BLOCK], y[r, cols])` for
-/// each block of weight rows `i`, each tile of [`TILE`] columns and each input row `r`: a tile
-/// of a block is read from memory once and then from the L1 cache for the input's other rows
-/// (beam search's hypotheses). The last `k % BLOCK` weight rows follow one at a time. Each
-/// output's sum runs in the same order whatever the number of rows.
+/// `y += x w`, calling `rows_into(w[i..i + BLOCK], x[r, i..i + BLOCK], y[r])` for each block
+/// of weight rows `i` and each input row `r`: a block is read from memory once and then from
+/// cache for the input's other rows. The last `k % BLOCK` weight rows follow one at a time.
 #[inline(always)]
 fn by_blocks<const FUSED: bool, W: Weight>(
     x: &[f32],
@@ -156,17 +150,9 @@ fn by_blocks<const FUSED: bool, W: Weight>(
 ) {
     let mut blocks = w.chunks_exact(BLOCK * n);
     for (block, i) in (&mut blocks).zip((0..).step_by(BLOCK)) {
-        for start in (0..n).step_by(TILE) {
-            let cols = start..(start + TILE).min(n);
-            let ws: [&[W]; BLOCK] =
-                std::array::from_fn(|r| &block[r * n + cols.start..r * n + cols.end]);
-            for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
-                rows_into(
-                    ws,
-                    std::array::from_fn(|r| xr[i + r]),
-                    &mut yr[cols.clone()],
-                );
-            }
+        let ws: [&[W]; BLOCK] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
+        for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+            rows_into(ws, std::array::from_fn(|r| xr[i + r]), yr);
         }
     }
     let first = k - k % BLOCK;
@@ -216,8 +202,8 @@ mod x86 {
     /// The f16 case of [`generic`], same order of sums, eight outputs at a time.
     #[target_feature(enable = "avx2,fma,f16c")]
     fn f16_rows(x: &[f32], w: &[f16], n: usize, k: usize, y: &mut [f32]) {
+        let wide = n - n % 8;
         by_blocks::<true, f16>(x, w, n, k, y, |ws, a, yr| {
-            let wide = yr.len() - yr.len() % 8;
             let av = a.map(|a| _mm256_set1_ps(a));
             for j in (0..wide).step_by(8) {
                 let out = &mut yr[j..j + 8];
@@ -277,8 +263,8 @@ mod tests {
 
     #[test]
     fn matches_the_definition_for_odd_shapes_and_both_dtypes() {
-        // k not a multiple of BLOCK and n not of 8 exercise every remainder loop; n above
-        // TILE with several rows, every tile and a partial last one.
+        // k not a multiple of BLOCK and n not of 8 exercise every remainder loop, with one
+        // input row and with several (beam search's hypotheses).
         let shapes = [
             (5, 17, 523),
             (1, 1, 1),

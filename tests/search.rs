@@ -290,3 +290,53 @@ fn constraints_hold_in_every_search() {
         }
     }
 }
+
+/// A bundle's `config.json` may name its default search: `reply` then gives PyTorch's beam
+/// replies, options still override it field by field, and a bad default is refused at load.
+#[test]
+fn a_bundles_default_search_applies_and_options_override_it() {
+    let name = "dot_2x2_h24";
+    let fixture: SearchFixture = read(&format!("{name}.search.json"));
+    let greedy: GreedyFixture = read(&format!("{name}.json"));
+    let (_, dir) = bot(&fixture.checkpoint);
+    let config_path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["search"] = serde_json::json!({"search": "beam", "beam_width": 5});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let bot = Chatbot::load(dir.path()).unwrap();
+    let beam5 = fixture
+        .searches
+        .iter()
+        .find(|c| {
+            c.options
+                == SearchOptions {
+                    beam_width: Some(5),
+                    ..options(Strategy::Beam)
+                }
+        })
+        .unwrap();
+    for (want, want_greedy) in beam5.replies.iter().zip(&greedy.replies) {
+        assert_eq!(
+            bot.reply(&want.input).unwrap().tokens,
+            want.tokens,
+            "{:?}",
+            want.input
+        );
+        let overridden = bot
+            .reply_with(&want.input, &options(Strategy::Greedy))
+            .unwrap();
+        assert_eq!(overridden.tokens, want_greedy.tokens, "{:?}", want.input);
+    }
+
+    config["search"] = serde_json::json!({"search": "beam", "beam_width": 0});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let error = Chatbot::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        error.contains("config.json") && error.contains("beam width"),
+        "{error}"
+    );
+    config["search"] = serde_json::json!({"serach": "beam"});
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    assert!(Chatbot::load(dir.path()).is_err());
+}

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::{Decoded, Decoding, Search, log_softmax};
+use super::{Decoded, Decoding, Search, log_sum_exp};
 use crate::voc::EOS_TOKEN;
 
 /// The finished replies of a beam search of width `K`, in the order they finished; which is
@@ -29,10 +29,11 @@ pub fn beam(decoding: &Decoding, search: &Search, max_length: usize) -> Vec<Deco
         // (sum of log-probabilities, hypothesis, token, the token's log-probability)
         let mut proposals = Vec::with_capacity(rows * 2 * k);
         for (r, hyp) in live.iter().enumerate() {
-            let log_probs = log_softmax(&step.logits[r * words..(r + 1) * words]);
+            let logits = &step.logits[r * words..(r + 1) * words];
+            let lse = log_sum_exp(logits);
             let base = hyp.score();
-            for token in top_n(&log_probs, 2 * k, &search.banned(&hyp.tokens)) {
-                let lp = log_probs[token];
+            for token in top_n(logits, 2 * k, &search.banned(&hyp.tokens)) {
+                let lp = logits[token] - lse;
                 proposals.push((base + lp, r, token as u32, lp));
             }
         }

@@ -1,6 +1,6 @@
 //! The tutorial's `GreedySearchDecoder`: the most likely word at every step.
 
-use super::{Decoded, Decoding, Search, argmax, log_softmax};
+use super::{Decoded, Decoding, Search, argmax, log_sum_exp};
 use crate::voc::EOS_TOKEN;
 
 /// Reproduces the tutorial's `GreedySearchDecoder.forward` for one sentence, with one
@@ -13,9 +13,10 @@ pub fn greedy(decoding: &Decoding, search: &Search, max_length: usize) -> Decode
     for _ in 0..max_length {
         let step = decoding.step(&last, hidden);
         hidden = step.hidden;
-        let log_probs = log_softmax(&step.logits);
-        let token = argmax(&log_probs, &search.banned(&decoded.tokens)) as u32;
-        decoded.push(token, log_probs[token as usize], &step.attention);
+        let token = argmax(&step.logits, &search.banned(&decoded.tokens));
+        let log_prob = step.logits[token] - log_sum_exp(&step.logits);
+        let token = token as u32;
+        decoded.push(token, log_prob, &step.attention);
         if token == EOS_TOKEN {
             break;
         }

@@ -3,7 +3,7 @@
 //! against the model's own prior in [`rerank`]) and [`sample`].
 //!
 //! Every strategy runs the decoder through [`Decoding::step`], which hands back each row's
-//! log-probabilities and attention weights on the host, and applies the same constraints
+//! logits and attention weights on the host, and applies the same constraints
 //! ([`Search::banned`]: `min_length`, `no_repeat_ngram`).
 
 pub mod beam;
@@ -337,12 +337,12 @@ fn host(data: TensorData) -> Vec<f32> {
         .unwrap_or_default()
 }
 
-/// `log_softmax(logits)` of one row, summing in f64.
-pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+/// `log(sum(exp(logits)))` of one row, summed in f64: a token's log-probability is its logit
+/// minus this (`log_softmax`), so a search ranks logits and subtracts it from the few it keeps.
+pub fn log_sum_exp(logits: &[f32]) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    let log_sum = sum.ln() as f32;
-    logits.iter().map(|&x| x - max - log_sum).collect()
+    let sum: f64 = logits.iter().map(|&x| (x - max).exp() as f64).sum();
+    max + sum.ln() as f32
 }
 
 /// The index of the largest value (the first one on ties), skipping `banned`.

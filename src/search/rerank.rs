@@ -12,7 +12,7 @@
 
 use burn::prelude::*;
 
-use super::{Decoded, Decoding, Search, log_softmax};
+use super::{Decoded, Decoding, Search, log_sum_exp};
 use crate::model::Seq2Seq;
 use crate::voc::{EOS_TOKEN, SOS_TOKEN};
 
@@ -58,8 +58,8 @@ pub fn prior_log_likelihoods(model: &Seq2Seq, replies: &[Decoded], device: &Devi
         hidden = step.hidden;
         for (i, reply) in replies.iter().enumerate() {
             if let Some(&token) = reply.tokens.get(t) {
-                let log_probs = log_softmax(&step.logits[i * words..(i + 1) * words]);
-                prior[i] += log_probs[token as usize];
+                let logits = &step.logits[i * words..(i + 1) * words];
+                prior[i] += logits[token as usize] - log_sum_exp(logits);
             }
         }
     }

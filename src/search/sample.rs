@@ -1,7 +1,7 @@
 //! Sampling: each word drawn from the decoder's distribution, sharpened or flattened by the
 //! temperature and cut to the top-k words or the top-p nucleus (Holtzman et al. 2020).
 
-use super::{Decoded, Decoding, Search, argmax, log_softmax};
+use super::{Decoded, Decoding, Search, argmax, log_sum_exp};
 use crate::voc::EOS_TOKEN;
 
 /// A reply drawn word by word from `search.seed`: the same seed gives the same reply on
@@ -19,8 +19,8 @@ pub fn sample(decoding: &Decoding, search: &Search, max_length: usize) -> Decode
             search,
             &mut rng,
         ) as u32;
-        let log_probs = log_softmax(&step.logits);
-        decoded.push(token, log_probs[token as usize], &step.attention);
+        let log_prob = step.logits[token as usize] - log_sum_exp(&step.logits);
+        decoded.push(token, log_prob, &step.attention);
         if token == EOS_TOKEN {
             break;
         }
