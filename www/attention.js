@@ -24,8 +24,9 @@ export function attentionView(reply) {
   figure.id = id;
   figure.hidden = true;
 
+  const about = cell("p", "Where the decoder looked: each row is a reply word, each column a word of your message; the darker the cell, the more weight.");
   const table = document.createElement("table");
-  table.append(cell("caption", "Where the decoder looked: each row is a reply word, each column a word of your message; the darker the cell, the more weight."));
+  table.append(cell("caption", "Attention weights of the reply", { class: "visually-hidden" }));
   const head = document.createElement("tr");
   head.append(cell("th", "reply ↓ / message →", { scope: "col" }));
   for (const word of reply.input_words) head.append(cell("th", word, { scope: "col" }));
@@ -45,7 +46,9 @@ export function attentionView(reply) {
   const legend = document.createElement("figcaption");
   legend.append(cell("span", "0"), cell("span", "", { class: "ramp", "aria-hidden": "true" }), cell("span", "1"));
   legend.append(cell("small", "Attention shows where the model looked, not necessarily why it chose a word."));
-  figure.append(table, legend);
+  const scroller = cell("div", "", { class: "scroll" });
+  scroller.append(table);
+  figure.append(about, scroller, legend);
 
   toggle.addEventListener("click", () => {
     figure.hidden = !figure.hidden;
