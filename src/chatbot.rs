@@ -9,7 +9,7 @@ use crate::bundle::Bundle;
 use crate::config::WeightDtype;
 use crate::error::{Error, Result};
 use crate::model::linear::half_weights;
-use crate::search::{SearchOptions, decode};
+use crate::search::{Search, SearchOptions, decode};
 use crate::text::{normalize_string, readable};
 use crate::voc::{EOS_TOKEN, PAD_TOKEN};
 
@@ -90,6 +90,17 @@ impl Chatbot {
         }
     }
 
+    /// The search `options` give on this bundle: each field left out takes the bundle's
+    /// default, then [`Search::default`]'s; refused with [`Error::BadSearch`] when unusable.
+    pub fn search(&self, options: &SearchOptions) -> Result<Search> {
+        let config = &self.bundle.config;
+        match &config.search {
+            Some(defaults) => options.or(defaults),
+            None => options.clone(),
+        }
+        .resolve(config.max_length)
+    }
+
     /// Answers one message with the bundle's default search (greedy unless its
     /// `config.json` names one): normalise, look the words up (unknown words dropped and
     /// listed), encode, decode.
@@ -100,12 +111,8 @@ impl Chatbot {
     /// [`reply`](Self::reply) with decoding options; a field left out takes the bundle's
     /// default, then [`Search::default`](crate::search::Search)'s.
     pub fn reply_with(&self, text: &str, options: &SearchOptions) -> Result<Reply> {
+        let search = self.search(options)?;
         let Bundle { config, voc, model } = &self.bundle;
-        let search = match &config.search {
-            Some(defaults) => options.or(defaults),
-            None => options.clone(),
-        }
-        .resolve(config.max_length)?;
         let normalized = normalize_string(text);
         if normalized.is_empty() {
             return Err(Error::EmptyInput);

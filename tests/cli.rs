@@ -179,3 +179,35 @@ fn bad_messages_are_reported_per_line_and_in_the_exit_status() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/bundle"));
 }
+
+/// The search flags: `reply --json` reports the new fields, and an unusable flag is refused
+/// once, before any message, with the reason.
+#[test]
+fn search_flags_reach_the_reply_and_bad_ones_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    import("dot_2x2_h24", &[], dir.path());
+    let output = burnchat()
+        .args(["reply", "--json", "--search", "beam", "--beam-width", "3", "--weights"])
+        .arg(dir.path())
+        .arg("how are you?")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let line: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tokens = line["tokens"].as_array().unwrap();
+    assert_eq!(line["attention"].as_array().unwrap().len(), tokens.len());
+    assert!(line["score"].as_f64().unwrap() < 0.0);
+    assert!(line["text"].is_string());
+    assert_eq!(line["input_tokens"].as_array().unwrap().last().unwrap(), 2);
+
+    let refused = burnchat()
+        .args(["reply", "--search", "beam", "--beam-width", "0", "--weights"])
+        .arg(dir.path())
+        .args(["hello", "how are you?"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.matches("beam width must be between 1 and 64").count(), 1, "{stderr}");
+}

@@ -56,6 +56,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let bot = super::load(&args.weights)?;
     let clock = Instant::now();
     let options = args.search.options();
+    let search = bot.search(&options)?;
     let latency = bench::measure(&bot, &options, args.rounds, || {
         clock.elapsed().as_secs_f64() * 1e3
     })?;
@@ -72,11 +73,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         weights: args.weights.display().to_string(),
         held_as: bot.weights_held_as(),
         hidden_size: config.hidden_size,
-        search: match &config.search {
-            Some(defaults) => options.or(defaults),
-            None => options.clone(),
-        }
-        .resolve(config.max_length)?,
+        search,
         num_words: config.num_words,
         latency,
         peak_rss_bytes: proc_status("VmHWM:"),

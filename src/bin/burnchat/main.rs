@@ -90,15 +90,29 @@ pub(crate) fn load(weights: &Path) -> Result<Chatbot> {
     Chatbot::load(weights).with_context(|| format!("loading the bundle {}", weights.display()))
 }
 
+/// The bundle, and the search flags checked against it before any message is read.
+fn load_with(weights: &Path, search: &SearchArgs) -> Result<(Chatbot, SearchOptions)> {
+    let bot = load(weights)?;
+    let options = search.options();
+    bot.search(&options)?;
+    Ok((bot, options))
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Chat { weights, search } => chat(&load(&weights)?, &search.options()),
+        Command::Chat { weights, search } => {
+            let (bot, options) = load_with(&weights, &search)?;
+            chat(&bot, &options)
+        }
         Command::Reply {
             weights,
             json,
             search,
             text,
-        } => reply(&load(&weights)?, json, &search.options(), &text),
+        } => {
+            let (bot, options) = load_with(&weights, &search)?;
+            reply(&bot, json, &options, &text)
+        }
         Command::Import {
             checkpoint,
             out,
