@@ -187,7 +187,15 @@ fn search_flags_reach_the_reply_and_bad_ones_are_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
     import("dot_2x2_h24", &[], dir.path());
     let output = burnchat()
-        .args(["reply", "--json", "--search", "beam", "--beam-width", "3", "--weights"])
+        .args([
+            "reply",
+            "--json",
+            "--search",
+            "beam",
+            "--beam-width",
+            "3",
+            "--weights",
+        ])
         .arg(dir.path())
         .arg("how are you?")
         .output()
@@ -201,7 +209,14 @@ fn search_flags_reach_the_reply_and_bad_ones_are_refused_up_front() {
     assert_eq!(line["input_tokens"].as_array().unwrap().last().unwrap(), 2);
 
     let refused = burnchat()
-        .args(["reply", "--search", "beam", "--beam-width", "0", "--weights"])
+        .args([
+            "reply",
+            "--search",
+            "beam",
+            "--beam-width",
+            "0",
+            "--weights",
+        ])
         .arg(dir.path())
         .args(["hello", "how are you?"])
         .output()
@@ -209,5 +224,11 @@ fn search_flags_reach_the_reply_and_bad_ones_are_refused_up_front() {
     assert!(!refused.status.success());
     assert!(refused.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(stderr.matches("beam width must be between 1 and 64").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("beam width must be between 1 and 64")
+            .count(),
+        1,
+        "{stderr}"
+    );
 }

@@ -101,7 +101,8 @@ pub const MAX_BEAM_WIDTH: usize = 64;
 /// Decoding settings, all resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Search {
-    /// Default greedy.
+    /// Default greedy. Serialised as `search`, the option's name.
+    #[serde(rename = "search")]
     pub strategy: Strategy,
     /// Hypotheses kept at each step of beam search; default 5 (fairseq's, OpenNMT's).
     pub beam_width: usize,
