@@ -9,7 +9,7 @@ export const DEFAULTS = {
   search: "beam",
   beamWidth: 10,
   lengthPenalty: 1,
-  antiLm: 0.5,
+  antiLm: 0.7,
   temperature: 1,
   topK: 0,
   topP: 0.9,
