@@ -54,6 +54,7 @@ export function attentionView(reply) {
     figure.hidden = !figure.hidden;
     toggle.setAttribute("aria-expanded", String(!figure.hidden));
     toggle.textContent = figure.hidden ? "Show attention" : "Hide attention";
+    if (!figure.hidden) wrapper.closest("li").scrollIntoView({ block: "nearest" });
   });
   wrapper.append(toggle, figure);
   return wrapper;

@@ -143,6 +143,12 @@ test("replies read as text, search settings persist, and the attention view open
   assert.equal(await bot.getByRole("button", { name: "Hide attention" }).getAttribute("aria-expanded"), "true");
   await page.screenshot({ path: join(artifacts, "attention.png") });
 
+  // A long conversation: the newest reply ends above the sticky input bar, not under it.
+  for (let i = 0; i < 8; i++) await ask(page, "how are you?");
+  const last = await page.locator("#log li.bot").last().boundingBox();
+  const bar = await page.locator("#form").boundingBox();
+  assert.ok(last.y + last.height <= bar.y, `newest reply ends at ${last.y + last.height}, the bar starts at ${bar.y}`);
+
   // The choice survives a reload.
   await page.reload();
   await page.waitForSelector("body[data-ready=true]");
