@@ -346,16 +346,18 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
     max + sum.ln() as f32
 }
 
-/// The index of the largest value (the first one on ties), skipping `banned`.
+/// The index of the largest value (the first one on ties), skipping `banned` (0 if every
+/// value is banned or NaN). `banned` is looked at only for a value that would win.
 pub fn argmax(values: &[f32], banned: &[u32]) -> usize {
-    let mut best: Option<(usize, f32)> = None;
+    let mut best = 0;
+    let mut best_value = f32::NEG_INFINITY;
+    let mut found = false;
     for (i, &v) in values.iter().enumerate() {
-        if banned.contains(&(i as u32)) {
-            continue;
-        }
-        if best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
+        if (v > best_value || !found) && !banned.contains(&(i as u32)) && !v.is_nan() {
+            best = i;
+            best_value = v;
+            found = true;
         }
     }
-    best.map_or(0, |(i, _)| i)
+    best
 }
