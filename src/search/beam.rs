@@ -16,38 +16,55 @@ use crate::voc::EOS_TOKEN;
 /// replies are finished (Hugging Face's `early_stopping=True`) or after `max_length` steps;
 /// if none finished by then, the live hypotheses are returned, unended as greedy's are.
 /// With `K = 1` this is greedy search, token for token.
-pub fn beam(decoding: &Decoding, search: &Search, max_length: usize) -> Vec<Decoded> {
+///
+/// With `prior` (the same model after an empty message), every hypothesis also runs through
+/// it, in the same batch order, and sums its log-likelihood there ([`Decoded::prior`]) for
+/// reranking: one more decoder step per step, rather than a second pass over the finished
+/// replies.
+pub fn beam(
+    decoding: &Decoding,
+    prior: Option<&Decoding>,
+    search: &Search,
+    max_length: usize,
+) -> Vec<Decoded> {
     let k = search.beam_width;
     let words = decoding.num_words();
     let (mut last, mut hidden) = decoding.start();
+    let mut prior_hidden = prior.map(Decoding::initial_hidden);
     let mut live = vec![Decoded::default()];
     let mut finished = Vec::new();
     for _ in 0..max_length {
         let rows = live.len();
         let step = decoding.step(&last, hidden);
+        let prior_step = prior.zip(prior_hidden).map(|(p, h)| p.step(&last, h));
         let seq = step.attention.len() / rows;
-        // (sum of log-probabilities, hypothesis, token, the token's log-probability)
+        // (sum of log-probabilities, hypothesis, token, its log-probability, and after an
+        // empty message)
         let mut proposals = Vec::with_capacity(rows * 2 * k);
         for (r, hyp) in live.iter().enumerate() {
-            let logits = &step.logits[r * words..(r + 1) * words];
+            let row = r * words..(r + 1) * words;
+            let logits = &step.logits[row.clone()];
             let lse = log_sum_exp(logits);
+            let prior_logits = prior_step.as_ref().map(|s| &s.logits[row]);
+            let prior_lse = prior_logits.map_or(0.0, log_sum_exp);
             let base = hyp.score();
             for token in top_n(logits, 2 * k, &search.banned(&hyp.tokens)) {
                 let lp = logits[token] - lse;
-                proposals.push((base + lp, r, token as u32, lp));
+                let prior_lp = prior_logits.map_or(0.0, |p| p[token] - prior_lse);
+                proposals.push((base + lp, r, token as u32, lp, prior_lp));
             }
         }
         proposals.sort_by(|a, b| b.0.total_cmp(&a.0)); // stable: ties keep (row, rank) order
         let mut next = Vec::with_capacity(k);
         let mut parents = Vec::with_capacity(k);
-        for (rank, &(_, r, token, lp)) in proposals.iter().take(2 * k).enumerate() {
+        for (rank, &(_, r, token, lp, prior_lp)) in proposals.iter().take(2 * k).enumerate() {
             let attention = &step.attention[r * seq..(r + 1) * seq];
             if token == EOS_TOKEN {
                 if rank < k {
-                    finished.push(live[r].extended(token, lp, attention));
+                    finished.push(live[r].extended(token, lp, prior_lp, attention));
                 }
             } else {
-                next.push(live[r].extended(token, lp, attention));
+                next.push(live[r].extended(token, lp, prior_lp, attention));
                 parents.push(r as i64);
                 if next.len() == k {
                     break;
@@ -59,6 +76,7 @@ pub fn beam(decoding: &Decoding, search: &Search, max_length: usize) -> Vec<Deco
         }
         let device = step.hidden.device();
         let parents = Tensor::<1, Int>::from_data(TensorData::new(parents, [next.len()]), &device);
+        prior_hidden = prior_step.map(|s| s.hidden.select(1, parents.clone()));
         hidden = step.hidden.select(1, parents); // [decoder_n_layers, next, hidden]
         last = next
             .iter()

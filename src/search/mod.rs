@@ -205,6 +205,9 @@ pub struct Decoded {
     pub log_probs: Vec<f32>,
     /// One row per token, one column per input token.
     pub attention: Vec<Vec<f32>>,
+    /// `log p(T|∅)`: the tokens' log-likelihood after an empty message, which beam search
+    /// sums alongside when it reranks ([`rerank`]); 0 otherwise.
+    pub prior: f32,
 }
 
 impl Decoded {
@@ -226,10 +229,12 @@ impl Decoded {
         self.attention.push(attention.to_vec());
     }
 
-    /// This hypothesis extended by one token.
-    fn extended(&self, token: u32, log_prob: f32, attention: &[f32]) -> Self {
+    /// This hypothesis extended by one token, whose log-probability after an empty message
+    /// is `prior_log_prob`.
+    fn extended(&self, token: u32, log_prob: f32, prior_log_prob: f32, attention: &[f32]) -> Self {
         let mut next = self.clone();
         next.push(token, log_prob, attention);
+        next.prior += prior_log_prob;
         next
     }
 }
@@ -246,8 +251,13 @@ pub fn decode(
     match search.strategy {
         Strategy::Greedy => greedy::greedy(&decoding, search, max_length),
         Strategy::Beam => {
-            let finished = beam::beam(&decoding, search, max_length);
-            rerank::best(model, finished, search, device)
+            // The same model after an empty message (the encoder sees only EOS): the prior
+            // that reranking subtracts.
+            let prior = (search.anti_lm > 0.0).then(|| Decoding::new(model, &[EOS_TOKEN], device));
+            rerank::best(
+                beam::beam(&decoding, prior.as_ref(), search, max_length),
+                search,
+            )
         }
         Strategy::Sample => sample::sample(&decoding, search, max_length),
     }
