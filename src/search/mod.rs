@@ -216,10 +216,11 @@ impl Decoded {
         self.log_probs.iter().sum()
     }
 
-    /// `score / length^A`, length counting EOS.
-    pub fn normalized_score(&self, length_penalty: f32) -> f32 {
+    /// What beam search ranks finished replies by: `(score − λ·prior) / length^A`, length
+    /// counting EOS ([`rerank`]); with λ = 0 the length-normalised score.
+    pub fn reranked_score(&self, anti_lm: f32, length_penalty: f32) -> f32 {
         let len = self.tokens.len().max(1) as f32;
-        self.score() / len.powf(length_penalty)
+        (self.score() - anti_lm * self.prior) / len.powf(length_penalty)
     }
 
     /// Appends one token, its log-probability and the step's attention row.

@@ -12,14 +12,11 @@
 
 use super::{Decoded, Search};
 
-/// The best of `finished` by the score above (`λ = search.anti_lm`, the prior summed by beam
-/// search in [`Decoded::prior`]; with λ = 0, by [`Decoded::normalized_score`] alone); the
-/// first on ties. `finished` is never empty.
+/// The best of `finished` by [`Decoded::reranked_score`] (`λ = search.anti_lm`, the prior
+/// summed by beam search in [`Decoded::prior`]); the first on ties. `finished` is never
+/// empty.
 pub fn best(finished: Vec<Decoded>, search: &Search) -> Decoded {
-    let rank = |d: &Decoded| {
-        let len = d.tokens.len().max(1) as f32;
-        (d.score() - search.anti_lm * d.prior) / len.powf(search.length_penalty)
-    };
+    let rank = |d: &Decoded| d.reranked_score(search.anti_lm, search.length_penalty);
     let mut best = 0;
     for i in 1..finished.len() {
         if rank(&finished[i]) > rank(&finished[best]) {
