@@ -36,25 +36,33 @@ impl Attn {
         }
     }
 
-    /// `hidden`: the decoder GRU's output [1, batch, hidden]; `encoder_outputs`:
-    /// [seq, batch, hidden]. Returns the attention weights [batch, 1, seq], softmax over seq.
+    /// `hidden`: the decoder GRU's outputs [steps, batch, hidden] (one step while decoding,
+    /// every step at once under teacher forcing); `encoder_outputs`: [seq, batch, hidden].
+    /// Returns the attention weights [batch, steps, seq], softmax over seq.
     pub fn forward(&self, hidden: Tensor<3>, encoder_outputs: Tensor<3>) -> Tensor<3> {
-        let [seq, batch, h] = encoder_outputs.dims();
+        let [steps, batch, h] = hidden.dims();
+        let [seq, ..] = encoder_outputs.dims();
+        // Every step against every encoder position: [steps, seq, batch, hidden].
+        let hidden = hidden.reshape([steps, 1, batch, h]);
+        let keys = |outputs: Tensor<3>| outputs.reshape([1, seq, batch, h]);
         let energies = match (&self.attn, &self.v) {
             // dot_score: sum(hidden * encoder_output, dim=2)
-            (None, _) => (hidden * encoder_outputs).sum_dim(2),
+            (None, _) => (hidden * keys(encoder_outputs)).sum_dim(3),
             // general_score: sum(hidden * attn(encoder_output), dim=2)
-            (Some(attn), None) => (hidden * linear(attn, encoder_outputs)).sum_dim(2),
+            (Some(attn), None) => (hidden * keys(linear(attn, encoder_outputs))).sum_dim(3),
             // concat_score: sum(v * tanh(attn(cat(hidden.expand, encoder_output))), dim=2)
             (Some(attn), Some(v)) => {
-                let expanded = hidden.expand([seq, batch, h]);
+                let shape = [steps, seq, batch, h];
                 let energy = tanh(linear(
                     attn,
-                    Tensor::cat(vec![expanded, encoder_outputs], 2),
+                    Tensor::cat(
+                        vec![hidden.expand(shape), keys(encoder_outputs).expand(shape)],
+                        3,
+                    ),
                 ));
-                (energy * v.val().reshape([1, 1, h])).sum_dim(2)
+                (energy * v.val().reshape([1, 1, 1, h])).sum_dim(3)
             }
-        }; // [seq, batch, 1]
-        softmax(energies.reshape([seq, batch]).transpose(), 1).reshape([batch, 1, seq])
+        }; // [steps, seq, batch, 1]
+        softmax(energies.reshape([steps, seq, batch]).permute([2, 0, 1]), 2)
     }
 }

@@ -82,25 +82,45 @@ impl LuongAttnDecoderRNN {
         last_hidden: Tensor<3>,
         encoder_outputs: Tensor<3>,
     ) -> (Tensor<2>, Tensor<3>, Tensor<3>) {
-        let [_, batch, hidden] = encoder_outputs.dims();
+        let [_, batch] = input_step.dims();
+        let (logits, hidden, attn_weights) =
+            self.forward_steps(embedding, input_step, last_hidden, encoder_outputs);
+        let [_, _, num_words] = logits.dims();
+        (logits.reshape([batch, num_words]), hidden, attn_weights)
+    }
+
+    /// The decoder over `steps` inputs known in advance, as teacher forcing feeds them:
+    /// `input_steps` [steps, batch]. The GRU runs step by step, but attention, `concat` and
+    /// `out` each take every step in one product, which is what makes training fast. One step
+    /// is [`forward_attention`](Self::forward_attention).
+    ///
+    /// Returns the logits [steps, batch, num_words], the last hidden state
+    /// [n_layers, batch, hidden] and the attention weights [batch, steps, seq].
+    pub fn forward_steps(
+        &self,
+        embedding: &Embedding,
+        input_steps: Tensor<2, Int>,
+        last_hidden: Tensor<3>,
+        encoder_outputs: Tensor<3>,
+    ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        let [steps, batch] = input_steps.dims();
         let embedded = self
             .embedding_dropout
-            .forward(embedding.forward(input_step)); // [1, batch, hidden]
+            .forward(embedding.forward(input_steps)); // [steps, batch, hidden]
         let (rnn_output, hidden_state) = self.gru.forward(embedded, Some(last_hidden), None);
         let attn_weights = self
             .attn
-            .forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, 1, seq]
-        let context = attn_weights.clone().matmul(encoder_outputs.swap_dims(0, 1)); // [batch, 1, hidden]
-        debug_assert_eq!(context.dims(), [batch, 1, hidden]);
-        let concat_input = Tensor::cat(
-            vec![
-                rnn_output.reshape([batch, hidden]),
-                context.reshape([batch, hidden]),
-            ],
-            1,
-        ); // [batch, 2 * hidden]
+            .forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, steps, seq]
+        let context = attn_weights.clone().matmul(encoder_outputs.swap_dims(0, 1)); // [batch, steps, hidden]
+        let [_, _, hidden] = context.dims();
+        let context = if steps == 1 {
+            context.reshape([1, batch, hidden])
+        } else {
+            context.swap_dims(0, 1)
+        }; // [steps, batch, hidden]
+        let concat_input = Tensor::cat(vec![rnn_output, context], 2); // [steps, batch, 2 * hidden]
         let concat_output = tanh(linear(&self.concat, concat_input));
-        let logits = linear(&self.out, concat_output); // [batch, num_words]
+        let logits = linear(&self.out, concat_output); // [steps, batch, num_words]
         (logits, hidden_state, attn_weights)
     }
 }

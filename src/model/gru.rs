@@ -18,7 +18,7 @@ pub struct GruCell {
 }
 
 impl GruCell {
-    fn new(input: usize, hidden: usize, device: &Device) -> Self {
+    pub(crate) fn new(input: usize, hidden: usize, device: &Device) -> Self {
         Self {
             ih: LinearConfig::new(input, 3 * hidden).init(device),
             hh: LinearConfig::new(hidden, 3 * hidden).init(device),
@@ -54,7 +54,37 @@ impl GruCell {
     /// A padded step leaves the state as it was, so the forward direction ends on each
     /// sequence's last real token and the reverse direction starts there, as
     /// `pack_padded_sequence` makes PyTorch do.
-    fn run(
+    pub(crate) fn run(
+        &self,
+        gi: Tensor<3>,
+        h: Tensor<2>,
+        mask: Option<&[Tensor<2>]>,
+        reverse: bool,
+    ) -> (Tensor<3>, Tensor<2>) {
+        let [seq, batch, three_hidden] = gi.dims();
+        #[cfg(feature = "train")]
+        if gi.is_autodiff() {
+            // Training: the whole recurrence as one node with a hand-written backward.
+            let mask = match mask {
+                Some(mask) => Tensor::cat(mask.to_vec(), 0).reshape([seq, batch]),
+                None => Tensor::ones([seq, batch], &gi.device()),
+            };
+            let bias = self.hh.bias.as_ref().map(|b| b.val());
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([three_hidden], &gi.device()));
+            return crate::train::gru::gru_sequence(
+                gi,
+                h,
+                self.hh.weight.val(),
+                bias,
+                mask,
+                reverse,
+            );
+        }
+        self.run_steps(gi, h, mask, reverse)
+    }
+
+    /// [`run`](Self::run) through Burn's tensor operations, one step at a time.
+    pub(crate) fn run_steps(
         &self,
         gi: Tensor<3>,
         mut h: Tensor<2>,

@@ -18,7 +18,19 @@ use crate::kernel;
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     kernel_linear(layer, &x).unwrap_or_else(|| {
         let weight = layer.weight.val().cast(x.dtype());
-        burn::tensor::module::linear(x, weight, layer.bias.as_ref().map(Param::val))
+        // As one [rows, in] product: Burn would run [steps, batch, in] as `steps` small
+        // products, packing the weight for each, and sum `steps` weight gradients.
+        let dims = x.dims();
+        let [_, out] = weight.dims();
+        let rows = x.shape().num_elements() / dims[D - 1];
+        let y = burn::tensor::module::linear(
+            x.reshape([rows, dims[D - 1]]),
+            weight,
+            layer.bias.as_ref().map(Param::val),
+        ); // [rows, out]
+        let mut out_dims = dims;
+        out_dims[D - 1] = out;
+        y.reshape(out_dims)
     })
 }
 

@@ -13,8 +13,9 @@ pub struct Batch {
     pub lengths: Vec<usize>,
     /// Replies, [max_target_len, batch], padded with PAD.
     pub target: Tensor<2, Int>,
-    /// Per target step, [batch, 1]: 1.0 where the step is a real token.
-    pub mask: Vec<Tensor<2>>,
+    /// [max_target_len * batch, 1], time-major like `target`: 1.0 where the target is a
+    /// real token, 0.0 at padding.
+    pub mask: Tensor<2>,
     /// Per target step, how many real tokens it has.
     pub mask_counts: Vec<usize>,
 }
@@ -42,15 +43,15 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
         .chunks(batch)
         .map(|step| step.iter().filter(|&&m| m > 0.0).count())
         .collect();
-    let mask_all =
-        Tensor::<3>::from_data(TensorData::new(mask_values, [target_len, batch, 1]), device);
+    let mask = Tensor::from_data(
+        TensorData::new(mask_values, [target_len * batch, 1]),
+        device,
+    );
     Batch {
         input: Tensor::from_data(TensorData::new(input, [seq, batch]), device),
         lengths,
         target: Tensor::from_data(TensorData::new(target, [target_len, batch]), device),
-        mask: (0..target_len)
-            .map(|t| mask_all.clone().slice(s![t]).reshape([batch, 1]))
-            .collect(),
+        mask,
         mask_counts,
     }
 }

@@ -9,11 +9,13 @@
 
 pub mod batch;
 pub mod corpus;
+pub mod gru;
 pub mod pairs;
 pub mod report;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -110,6 +112,17 @@ pub struct History {
     pub valid: Vec<(usize, f64)>,
 }
 
+/// Where the iterations' time went, summed since the trainer was made or resumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepTimes {
+    pub iterations: usize,
+    /// Batch building, encoder, decoder and loss.
+    pub forward: Duration,
+    pub backward: Duration,
+    /// Gradient clipping and both Adam steps.
+    pub optimizer: Duration,
+}
+
 /// What `Trainer::run` reports after each iteration.
 pub struct Progress<'a> {
     pub iteration: usize,
@@ -141,6 +154,8 @@ pub struct Trainer {
     decoder_optim: ModuleOptimizer,
     pub iteration: usize,
     pub history: History,
+    /// Time spent in [`step`](Self::step), by phase.
+    pub times: StepTimes,
     device: Device,
 }
 
@@ -184,6 +199,7 @@ impl Trainer {
             model: Some(model),
             iteration: 0,
             history: History::default(),
+            times: StepTimes::default(),
             device,
         })
     }
@@ -282,13 +298,16 @@ impl Trainer {
 
     /// One iteration: returns the batch's mean per-token NLL.
     pub fn step(&mut self) -> f64 {
+        let started = Instant::now();
         let (pairs, teacher_forcing) = self.draw(self.iteration);
         let batch = batch_to_train_data(&self.voc, &pairs, &self.device);
         self.device
             .seed(self.config.seed ^ (self.iteration as u64).wrapping_mul(0x9E37_79B9));
         let model = self.model.take().expect("model present between steps");
         let (loss, mean) = batch_loss(&model, &batch, teacher_forcing);
+        let forward_done = Instant::now();
         let mut grads = loss.backward();
+        let backward_done = Instant::now();
         let Seq2Seq {
             embedding,
             encoder,
@@ -309,6 +328,11 @@ impl Trainer {
             encoder,
             decoder,
         });
+        let times = &mut self.times;
+        times.iterations += 1;
+        times.forward += forward_done - started;
+        times.backward += backward_done - forward_done;
+        times.optimizer += backward_done.elapsed();
         self.iteration += 1;
         self.history.train.push((self.iteration, mean));
         mean
@@ -400,6 +424,12 @@ impl burn::module::ModuleVisitor for Materialize {
 /// The tutorial's `train` loss: for each target step, `-log p(target)` averaged over the
 /// batch entries whose target is not padding (`maskNLLLoss`), summed over steps. Returns that
 /// sum (to differentiate) and the mean per-token NLL (to report).
+///
+/// With teacher forcing the decoder's inputs are known before it runs, so every step goes
+/// through attention, `concat`, `out` and the loss together ([`LuongAttnDecoderRNN::forward_steps`]);
+/// without, each step feeds its own argmax to the next.
+///
+/// [`LuongAttnDecoderRNN::forward_steps`]: crate::model::LuongAttnDecoderRNN::forward_steps
 pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Tensor<1>, f64) {
     let device = batch.input.device();
     let [target_len, width] = batch.target.dims();
@@ -407,29 +437,49 @@ pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Ten
         model
             .encoder
             .forward(&model.embedding, batch.input.clone(), &batch.lengths);
-    let mut hidden = encoder_hidden.slice(s![0..model.decoder.gru.num_layers()]);
-    let mut input = Tensor::<2, Int>::full([1, width], SOS_TOKEN as i64, &device);
-    let mut loss = Tensor::<1>::zeros([1], &device);
-    let mut token_nll = Tensor::<1>::zeros([1], &device);
-    for t in 0..target_len {
-        let (logits, h) =
+    let hidden = encoder_hidden.slice(s![0..model.decoder.gru.num_layers()]);
+    let sos = Tensor::<2, Int>::full([1, width], SOS_TOKEN as i64, &device);
+    let logits = if teacher_forcing {
+        // The decoder's inputs: SOS, then the target but its last step. [target_len, batch]
+        let inputs = Tensor::cat(
+            vec![sos, batch.target.clone().slice(s![0..target_len - 1])],
+            0,
+        );
+        let (logits, _, _) =
             model
                 .decoder
-                .forward_logits(&model.embedding, input, hidden, encoder_outputs.clone());
-        hidden = h;
-        let target_t = batch.target.clone().slice(s![t..t + 1]); // [1, batch]
-        let picked = log_softmax(logits.clone(), 1).gather(1, target_t.clone().reshape([width, 1]));
-        let masked = (picked * batch.mask[t].clone()).sum().neg(); // [1]
-        let count = batch.mask_counts[t].max(1) as f64;
-        token_nll = token_nll + masked.clone().detach();
-        loss = loss + masked / count;
-        input = if teacher_forcing {
-            target_t
-        } else {
-            logits.argmax(1).reshape([1, width])
-        };
-    }
+                .forward_steps(&model.embedding, inputs, hidden, encoder_outputs);
+        logits
+    } else {
+        let (mut input, mut hidden) = (sos, hidden);
+        let mut steps = Vec::with_capacity(target_len);
+        for _ in 0..target_len {
+            let (logits, h) = model.decoder.forward_logits(
+                &model.embedding,
+                input,
+                hidden,
+                encoder_outputs.clone(),
+            ); // [batch, num_words]
+            hidden = h;
+            input = logits.clone().argmax(1).reshape([1, width]);
+            steps.push(logits);
+        }
+        Tensor::stack(steps, 0)
+    }; // [target_len, batch, num_words]
+    let [_, _, num_words] = logits.dims();
+    let rows = target_len * width;
+    let picked = log_softmax(logits.reshape([rows, num_words]), 1)
+        .gather(1, batch.target.clone().reshape([rows, 1])); // [rows, 1]
+    let nll = picked.neg() * batch.mask.clone(); // [rows, 1], 0 at padding
+    // Each step's mean over its real tokens: row (t, b) weighs 1 / count_t.
+    let per_step: Vec<f32> = batch
+        .mask_counts
+        .iter()
+        .flat_map(|&count| std::iter::repeat_n(1.0 / count.max(1) as f32, width))
+        .collect();
+    let per_step = Tensor::<2>::from_data(TensorData::new(per_step, [rows, 1]), &device);
+    let loss = (nll.clone() * per_step).sum();
     let tokens: usize = batch.mask_counts.iter().sum();
-    let mean = token_nll.into_scalar::<f64>() / tokens.max(1) as f64;
+    let mean = nll.detach().sum().into_scalar::<f64>() / tokens.max(1) as f64;
     (loss, mean)
 }

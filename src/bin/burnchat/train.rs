@@ -190,6 +190,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
             started.elapsed().as_secs_f64(),
             started.elapsed().as_secs_f64() * 1000.0 / done as f64
         );
+        let t = trainer.times;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / t.iterations.max(1) as f64;
+        eprintln!(
+            "of which, per iteration: forward {:.0} ms, backward {:.0} ms, optimizer {:.0} ms",
+            ms(t.forward),
+            ms(t.backward),
+            ms(t.optimizer)
+        );
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!(
