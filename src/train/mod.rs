@@ -345,7 +345,20 @@ impl Trainer {
         checkpoint_dir: &Path,
         checkpoint_every: usize,
         stop: &AtomicBool,
-        mut on_progress: impl FnMut(Progress<'_>),
+        mut on_progress: impl FnMut(Progress<'_>) + Send,
+    ) -> Result<()> {
+        // On a thread of the pool Burn's products run on: from outside it, the thread
+        // driving the steps would compete for the cores with the pool's threads, which spin
+        // a while after each product, and every operation between products would be slow.
+        rayon::scope(|_| self.run_steps(checkpoint_dir, checkpoint_every, stop, &mut on_progress))
+    }
+
+    fn run_steps(
+        &mut self,
+        checkpoint_dir: &Path,
+        checkpoint_every: usize,
+        stop: &AtomicBool,
+        on_progress: &mut (impl FnMut(Progress<'_>) + Send),
     ) -> Result<()> {
         while self.iteration < self.config.iterations && !stop.load(Ordering::Relaxed) {
             let loss = self.step();
@@ -385,6 +398,21 @@ impl Trainer {
 
     pub fn valid_pairs(&self) -> &[Pair] {
         &self.valid
+    }
+}
+
+/// Training's tensors are Flex tensors; this is one's own.
+fn flex<const D: usize>(tensor: Tensor<D>) -> burn::backend::flex::FlexTensor {
+    tensor
+        .try_into_primitive::<burn::backend::Flex>()
+        .expect("training runs on the flex backend")
+}
+
+/// A Flex tensor's f32 values in order, borrowed when its memory holds them so.
+fn flex_values(tensor: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(values) => values.into(),
+        None => tensor.to_contiguous().storage::<f32>().to_vec().into(),
     }
 }
 

@@ -14,11 +14,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::backend::Flex;
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 
+use super::{flex, flex_values};
 use crate::error::{Error, Result, read};
 use crate::model::Seq2Seq;
 
@@ -176,33 +178,31 @@ impl ModuleMapper for Stepper<'_> {
         let Some(grad) = self.grads.get::<D>(id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let require_grad = tensor.is_require_grad();
-        let (shape, device) = (tensor.shape(), tensor.device());
-        let mut values = f32_values(tensor.inner());
-        let grad = f32_values(grad);
+        let (require_grad, autodiff) = (tensor.is_require_grad(), tensor.is_autodiff());
+        // The parameter's memory, updated in place when nothing else holds it.
+        let mut values = flex(tensor.inner());
+        let grad = flex(grad);
+        let grad = flex_values(&grad);
+        let storage = values.storage_mut::<f32>();
         let moments = self
             .adam
             .moments
             .entry(self.path.join("."))
             .or_insert_with(|| Moments {
                 step: 0,
-                m: vec![0.0; values.len()],
-                v: vec![0.0; values.len()],
+                m: vec![0.0; storage.len()],
+                v: vec![0.0; storage.len()],
             });
-        adam_update(&mut values, &grad, moments, self.lr, self.scale);
-        let mut updated = Tensor::from_data(TensorData::new(values, shape), &device);
+        adam_update(storage, &grad, moments, self.lr, self.scale);
+        let mut updated = Tensor::<D>::from_primitive::<Flex>(values);
+        if autodiff {
+            updated = Tensor::from_inner(updated);
+        }
         if require_grad {
             updated = updated.require_grad();
         }
         Param::from_mapped_value(id, updated, mapper)
     }
-}
-
-fn f32_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("training parameters are f32")
 }
 
 /// PyTorch's single-tensor Adam, in one pass:
@@ -233,7 +233,8 @@ pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     impl ModuleVisitor for Norm<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.get::<D>(param.id) {
-                self.sum += f32_values(grad)
+                let grad = flex(grad);
+                self.sum += flex_values(&grad)
                     .iter()
                     .map(|&g| f64::from(g) * f64::from(g))
                     .sum::<f64>();

@@ -198,6 +198,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
             ms(t.backward),
             ms(t.optimizer)
         );
+        if let Some(peak) = peak_memory_mib() {
+            eprintln!("peak resident memory: {peak} MiB");
+        }
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!(
@@ -234,4 +237,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
         args.report.display()
     );
     Ok(())
+}
+
+/// The process's peak resident memory so far (Linux's `VmHWM`), in MiB; `None` elsewhere.
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
