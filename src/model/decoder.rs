@@ -103,6 +103,21 @@ impl LuongAttnDecoderRNN {
         last_hidden: Tensor<3>,
         encoder_outputs: Tensor<3>,
     ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        let (concat_output, hidden_state, attn_weights) =
+            self.attend_steps(embedding, input_steps, last_hidden, encoder_outputs);
+        let logits = linear(&self.out, concat_output); // [steps, batch, num_words]
+        (logits, hidden_state, attn_weights)
+    }
+
+    /// [`forward_steps`](Self::forward_steps) before `out`: `concat_output` [steps, batch,
+    /// hidden], which training projects only where a target word is to be scored.
+    pub fn attend_steps(
+        &self,
+        embedding: &Embedding,
+        input_steps: Tensor<2, Int>,
+        last_hidden: Tensor<3>,
+        encoder_outputs: Tensor<3>,
+    ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
         let [steps, batch] = input_steps.dims();
         let embedded = self
             .embedding_dropout
@@ -119,8 +134,7 @@ impl LuongAttnDecoderRNN {
             context.swap_dims(0, 1)
         }; // [steps, batch, hidden]
         let concat_input = Tensor::cat(vec![rnn_output, context], 2); // [steps, batch, 2 * hidden]
-        let concat_output = tanh(linear(&self.concat, concat_input));
-        let logits = linear(&self.out, concat_output); // [steps, batch, num_words]
-        (logits, hidden_state, attn_weights)
+        let concat_output = tanh(linear(&self.concat, concat_input)); // [steps, batch, hidden]
+        (concat_output, hidden_state, attn_weights)
     }
 }

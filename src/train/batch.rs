@@ -13,9 +13,12 @@ pub struct Batch {
     pub lengths: Vec<usize>,
     /// Replies, [max_target_len, batch], padded with PAD.
     pub target: Tensor<2, Int>,
-    /// [max_target_len * batch, 1], time-major like `target`: 1.0 where the target is a
-    /// real token, 0.0 at padding.
-    pub mask: Tensor<2>,
+    /// Where `target`, flattened time-major, holds a word rather than padding: [words].
+    pub words: Tensor<1, Int>,
+    /// Those words' ids: [words, 1].
+    pub word_ids: Tensor<2, Int>,
+    /// Each word's weight in the loss, one over its step's count of words: [words, 1].
+    pub word_weights: Tensor<2>,
     /// Per target step, how many real tokens it has.
     pub mask_counts: Vec<usize>,
 }
@@ -35,23 +38,27 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
     let targets: Vec<&[u32]> = encoded.iter().map(|(_, b)| b.as_slice()).collect();
     let input = time_major(&inputs, seq);
     let target = time_major(&targets, target_len);
-    let mask_values: Vec<f32> = target
-        .iter()
-        .map(|&id| if id == PAD_TOKEN as i64 { 0.0 } else { 1.0 })
-        .collect();
-    let mask_counts = mask_values
+    let mask_counts: Vec<usize> = target
         .chunks(batch)
-        .map(|step| step.iter().filter(|&&m| m > 0.0).count())
+        .map(|step| step.iter().filter(|&&id| id != PAD_TOKEN as i64).count())
         .collect();
-    let mask = Tensor::from_data(
-        TensorData::new(mask_values, [target_len * batch, 1]),
-        device,
-    );
+    let words: Vec<i64> = (0..target.len())
+        .filter(|&i| target[i] != PAD_TOKEN as i64)
+        .map(|i| i as i64)
+        .collect();
+    let word_ids: Vec<i64> = words.iter().map(|&i| target[i as usize]).collect();
+    let word_weights: Vec<f32> = words
+        .iter()
+        .map(|&i| 1.0 / mask_counts[i as usize / batch] as f32)
+        .collect();
+    let n = words.len();
     Batch {
         input: Tensor::from_data(TensorData::new(input, [seq, batch]), device),
         lengths,
         target: Tensor::from_data(TensorData::new(target, [target_len, batch]), device),
-        mask,
+        words: Tensor::from_data(TensorData::new(words, [n]), device),
+        word_ids: Tensor::from_data(TensorData::new(word_ids, [n, 1]), device),
+        word_weights: Tensor::from_data(TensorData::new(word_weights, [n, 1]), device),
         mask_counts,
     }
 }

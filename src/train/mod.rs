@@ -28,6 +28,7 @@ use crate::bundle::Bundle;
 use crate::config::{ModelConfig, WeightDtype};
 use crate::error::{Error, Result, read};
 use crate::model::Seq2Seq;
+use crate::model::linear::linear;
 use crate::voc::{SOS_TOKEN, Voc};
 use batch::{Batch, batch_to_train_data};
 use optim::{Adam, Optimizers};
@@ -430,10 +431,11 @@ impl burn::module::ModuleVisitor for Materialize {
 /// sum (to differentiate) and the mean per-token NLL (to report).
 ///
 /// With teacher forcing the decoder's inputs are known before it runs, so every step goes
-/// through attention, `concat`, `out` and the loss together ([`LuongAttnDecoderRNN::forward_steps`]);
-/// without, each step feeds its own argmax to the next.
+/// through attention and `concat` together ([`LuongAttnDecoderRNN::attend_steps`]), and
+/// `out` and the loss only for the target's words, not its padding; without, each step
+/// feeds its own argmax to the next.
 ///
-/// [`LuongAttnDecoderRNN::forward_steps`]: crate::model::LuongAttnDecoderRNN::forward_steps
+/// [`LuongAttnDecoderRNN::attend_steps`]: crate::model::LuongAttnDecoderRNN::attend_steps
 pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Tensor<1>, f64) {
     let device = batch.input.device();
     let [target_len, width] = batch.target.dims();
@@ -443,46 +445,40 @@ pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Ten
             .forward(&model.embedding, batch.input.clone(), &batch.lengths);
     let hidden = encoder_hidden.slice(s![0..model.decoder.gru.num_layers()]);
     let sos = Tensor::<2, Int>::full([1, width], SOS_TOKEN as i64, &device);
+    let decoder = &model.decoder;
+    // The output layer's inputs or logits where a target word is scored: padding adds
+    // nothing to the loss, so with teacher forcing its rows are never projected.
     let logits = if teacher_forcing {
         // The decoder's inputs: SOS, then the target but its last step. [target_len, batch]
         let inputs = Tensor::cat(
             vec![sos, batch.target.clone().slice(s![0..target_len - 1])],
             0,
         );
-        let (logits, _, _) =
-            model
-                .decoder
-                .forward_steps(&model.embedding, inputs, hidden, encoder_outputs);
-        logits
+        let (attended, _, _) =
+            decoder.attend_steps(&model.embedding, inputs, hidden, encoder_outputs);
+        let [_, _, h] = attended.dims();
+        let attended = attended
+            .reshape([target_len * width, h])
+            .select(0, batch.words.clone()); // [words, hidden]
+        linear(&decoder.out, attended) // [words, num_words]
     } else {
         let (mut input, mut hidden) = (sos, hidden);
         let mut steps = Vec::with_capacity(target_len);
         for _ in 0..target_len {
-            let (logits, h) = model.decoder.forward_logits(
-                &model.embedding,
-                input,
-                hidden,
-                encoder_outputs.clone(),
-            ); // [batch, num_words]
+            let (logits, h) =
+                decoder.forward_logits(&model.embedding, input, hidden, encoder_outputs.clone()); // [batch, num_words]
             hidden = h;
             input = logits.clone().argmax(1).reshape([1, width]);
             steps.push(logits);
         }
-        Tensor::stack(steps, 0)
-    }; // [target_len, batch, num_words]
-    let [_, _, num_words] = logits.dims();
-    let rows = target_len * width;
-    let picked = log_softmax(logits.reshape([rows, num_words]), 1)
-        .gather(1, batch.target.clone().reshape([rows, 1])); // [rows, 1]
-    let nll = picked.neg() * batch.mask.clone(); // [rows, 1], 0 at padding
-    // Each step's mean over its real tokens: row (t, b) weighs 1 / count_t.
-    let per_step: Vec<f32> = batch
-        .mask_counts
-        .iter()
-        .flat_map(|&count| std::iter::repeat_n(1.0 / count.max(1) as f32, width))
-        .collect();
-    let per_step = Tensor::<2>::from_data(TensorData::new(per_step, [rows, 1]), &device);
-    let loss = (nll.clone() * per_step).sum();
+        let logits = Tensor::cat(steps, 0); // [target_len * batch, num_words]
+        logits.select(0, batch.words.clone())
+    };
+    let nll = log_softmax(logits, 1)
+        .gather(1, batch.word_ids.clone())
+        .neg(); // [words, 1]
+    // Each step's mean over its words (`maskNLLLoss`), summed over steps.
+    let loss = (nll.clone() * batch.word_weights.clone()).sum();
     let tokens: usize = batch.mask_counts.iter().sum();
     let mean = nll.detach().sum().into_scalar::<f64>() / tokens.max(1) as f64;
     (loss, mean)

@@ -173,7 +173,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
     bar.reset_eta();
     let started = Instant::now();
     let first = trainer.iteration;
+    // When the last iteration ended: the final checkpoint and bundle are not iterations.
+    let mut last = started;
     trainer.run(&args.checkpoint, args.checkpoint_every, &stop, |p| {
+        last = Instant::now();
         bar.set_position(p.iteration as u64);
         let valid = p
             .history
@@ -187,8 +190,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if done > 0 {
         eprintln!(
             "{done} iterations in {:.0} s: {:.0} ms per iteration",
-            started.elapsed().as_secs_f64(),
-            started.elapsed().as_secs_f64() * 1000.0 / done as f64
+            (last - started).as_secs_f64(),
+            (last - started).as_secs_f64() * 1000.0 / done as f64
         );
         let t = trainer.times;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / t.iterations.max(1) as f64;
