@@ -225,6 +225,12 @@ impl Trainer {
         model
             .load_from(&mut store)
             .map_err(|e| store_error(&model_path, e))?;
+        if !dir.join(ENCODER_OPTIM_FILE).exists() && dir.join("encoder_optimizer.bpk").exists() {
+            return Err(store_error(
+                &dir.join("encoder_optimizer.bpk"),
+                "a checkpoint of an older burnchat, whose optimizer state (Burn's Adam, clipped per tensor) this one cannot continue; start a new run",
+            ));
+        }
         trainer.optimizers = Optimizers {
             encoder: Adam::load(&dir.join(ENCODER_OPTIM_FILE))?,
             decoder: Adam::load(&dir.join(DECODER_OPTIM_FILE))?,
