@@ -108,5 +108,5 @@ $(CORPUS):
 	cd corpus && python3 -m zipfile -e chitchat_dataset-0.9.0-py3-none-any.whl .
 
 train: $(CORPUS)
-	cargo run --features train -- train $(CORPUS) $(TRAIN_FLAGS) \
+	cargo run --release --features train -- train $(CORPUS) $(TRAIN_FLAGS) \
 		--out weights --checkpoint checkpoint --report report
