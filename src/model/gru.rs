@@ -61,10 +61,10 @@ impl GruCell {
         mask: Option<&[Tensor<2>]>,
         reverse: bool,
     ) -> (Tensor<3>, Tensor<2>) {
-        let [seq, batch, three_hidden] = gi.dims();
         #[cfg(feature = "train")]
         if gi.is_autodiff() {
             // Training: the whole recurrence as one node with a hand-written backward.
+            let [seq, batch, three_hidden] = gi.dims();
             let mask = match mask {
                 Some(mask) => Tensor::cat(mask.to_vec(), 0).reshape([seq, batch]),
                 None => Tensor::ones([seq, batch], &gi.device()),

@@ -143,6 +143,9 @@ fn matmul(
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
 ) {
+    if m == 0 || n == 0 {
+        return;
+    }
     assert!(dst.len() >= m * n);
     assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
@@ -177,6 +180,18 @@ fn matmul(
     }
 }
 
+/// How many rows of a step to compute: those before the first ended one when every row after
+/// it has ended too (a batch sorted by length, longest first, as the tutorial's and
+/// burnchat's are: `pack_padded_sequence` skips the same rows), else all of them.
+fn active_rows(mask_t: &[f32]) -> usize {
+    let active = mask_t.iter().take_while(|&&m| m != 0.0).count();
+    if mask_t[active..].iter().all(|&m| m == 0.0) {
+        active
+    } else {
+        mask_t.len()
+    }
+}
+
 /// The forward pass on host memory; returns [seq + 1, batch, hidden] and, when `keep`, what
 /// the backward needs.
 #[allow(clippy::too_many_arguments)]
@@ -206,12 +221,13 @@ fn forward(
     let mut gh = vec![0.0f32; batch * g3];
     for i in 0..seq {
         let t = if reverse { seq - 1 - i } else { i };
-        for row in gh.chunks_exact_mut(g3) {
+        let active = active_rows(&mask[t * batch..(t + 1) * batch]);
+        for row in gh.chunks_exact_mut(g3).take(active) {
             row.copy_from_slice(b_hh);
         }
-        // gh = h · W_hh + b_hh: [batch, hidden] x [hidden, 3h]
+        // gh = h · W_hh + b_hh: [active, hidden] x [hidden, 3h]
         matmul(
-            [batch, hidden, g3],
+            [active, hidden, g3],
             &mut gh,
             true,
             &h,
@@ -224,7 +240,8 @@ fn forward(
             h_prev_all[at..at + bh].copy_from_slice(&h);
         }
         let gi_t = &gi[t * batch * g3..(t + 1) * batch * g3];
-        for b in 0..batch {
+        // Rows past `active` have ended: their state passes through, their output stays 0.
+        for b in 0..active {
             let (gi_b, gh_b) = (&gi_t[b * g3..(b + 1) * g3], &gh[b * g3..(b + 1) * g3]);
             let row = at + b * hidden..at + (b + 1) * hidden;
             let (r, z) = (&mut r_all[row.clone()], &mut z_all[row.clone()]);
@@ -321,10 +338,14 @@ fn backward(saved: &Saved, grad: &[f32]) -> [Vec<f32>; 4] {
                 dh_prev_b[j] = dh_new * z[j];
             }
         }
-        // dh_prev += d_gh_t · W_hhᵀ: [batch, 3h] x [3h, hidden]
+        // dh_prev += d_gh_t · W_hhᵀ: [active, 3h] x [3h, hidden]; ended rows' d_gh is 0.
         let d_gh_t = &d_gh[t * batch * g3..(t + 1) * batch * g3];
         matmul(
-            [batch, g3, hidden],
+            [
+                active_rows(&saved.mask[t * batch..(t + 1) * batch]),
+                g3,
+                hidden,
+            ],
             &mut dh_prev,
             true,
             d_gh_t,
@@ -505,16 +526,18 @@ mod tests {
         let cell = GruCell::new(input, hidden, &device);
         let x = Tensor::<3>::random([seq, batch, input], Distribution::Normal(0.0, 1.0), &device);
         let h0 = Tensor::<2>::random([batch, hidden], Distribution::Normal(0.0, 0.5), &device);
-        let lengths = [5, 3, 1];
-        let masks: Vec<Tensor<2>> = (0..seq)
-            .map(|t| {
-                let m: Vec<f32> = lengths
-                    .iter()
-                    .map(|&l| if t < l { 1.0 } else { 0.0 })
-                    .collect();
-                Tensor::from_data(TensorData::new(m, [batch, 1]), &device)
-            })
-            .collect();
+        // Sorted longest first (ended rows skipped) and not (every row computed).
+        let masks_for = |lengths: [usize; 3]| -> Vec<Tensor<2>> {
+            (0..seq)
+                .map(|t| {
+                    let m: Vec<f32> = lengths
+                        .iter()
+                        .map(|&l| if t < l { 1.0 } else { 0.0 })
+                        .collect();
+                    Tensor::from_data(TensorData::new(m, [batch, 1]), &device)
+                })
+                .collect()
+        };
         // Each output position and the final state weighed differently, so every gradient
         // path counts.
         let weights = Tensor::<3>::random(
@@ -524,7 +547,11 @@ mod tests {
         );
         let last_weights =
             Tensor::<2>::random([batch, hidden], Distribution::Normal(0.0, 1.0), &device);
-        for reverse in [false, true] {
+        for (reverse, lengths) in [false, true]
+            .into_iter()
+            .flat_map(|r| [(r, [5, 3, 1]), (r, [3, 5, 1])])
+        {
+            let masks = masks_for(lengths);
             let run = |fused: bool| {
                 let x = x.clone().require_grad();
                 let h0 = h0.clone().require_grad();
