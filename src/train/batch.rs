@@ -21,15 +21,19 @@ pub struct Batch {
     pub word_weights: Tensor<2>,
     /// Per target step, how many real tokens it has.
     pub mask_counts: Vec<usize>,
+    /// For each column, the index of its pair in the `pairs` the batch was built from.
+    pub order: Vec<usize>,
 }
 
 /// Builds a batch, sorted by message length as the tutorial does for `pack_padded_sequence`.
 pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch {
-    let mut encoded: Vec<(Vec<u32>, Vec<u32>)> = pairs
+    let unsorted: Vec<(Vec<u32>, Vec<u32>)> = pairs
         .iter()
         .map(|(a, b)| (voc.encode(a).ids, voc.encode(b).ids))
         .collect();
-    encoded.sort_by_key(|(a, _)| std::cmp::Reverse(a.len()));
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(unsorted[i].0.len()));
+    let encoded: Vec<&(Vec<u32>, Vec<u32>)> = order.iter().map(|&i| &unsorted[i]).collect();
     let batch = encoded.len();
     let lengths: Vec<usize> = encoded.iter().map(|(a, _)| a.len()).collect();
     let seq = lengths[0];
@@ -60,6 +64,7 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
         word_ids: Tensor::from_data(TensorData::new(word_ids, [n, 1]), device),
         word_weights: Tensor::from_data(TensorData::new(word_weights, [n, 1]), device),
         mask_counts,
+        order,
     }
 }
 

@@ -2,7 +2,7 @@
 //! cannot be read are counted and reported, never a crash.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -162,4 +162,152 @@ pub fn read_convokit(path: &Path) -> Result<Corpus> {
             .push(utterances.into_iter().map(|(_, _, text)| text).collect());
     }
     Ok(corpus)
+}
+
+/// ChatterBot's English corpus (the `chatterbot-corpus` package, BSD-3):
+/// `chatterbot_corpus/data/english/*.yml`, each `{categories: [...], conversations: [[text,
+/// text, ...], ...]}`. `path` is one such file or a directory of them, read in name order; a
+/// conversation is its list of texts (most are a question and one answer).
+pub fn read_chatterbot(path: &Path) -> Result<Corpus> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let files = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(Error::io(path))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(corpus_error(path, "no .yml files in this directory"));
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut corpus = Corpus::default();
+    for file in files {
+        let bytes = read(&file)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let docs = YamlLoader::load_from_str(&text).map_err(|e| corpus_error(&file, e))?;
+        let Some(conversations) = docs.first().and_then(|d| d["conversations"].as_vec()) else {
+            corpus
+                .skipped
+                .push(format!("{}: no conversations list", file.display()));
+            continue;
+        };
+        for (n, conversation) in conversations.iter().enumerate() {
+            let texts: Option<Vec<String>> = conversation.as_vec().and_then(|items| {
+                items
+                    .iter()
+                    .map(|item| match item {
+                        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+                        Yaml::Integer(i) => Some(i.to_string()),
+                        Yaml::Boolean(b) => Some(b.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            });
+            match texts {
+                Some(texts) if texts.len() >= 2 => corpus.conversations.push(texts),
+                _ => corpus.skipped.push(format!(
+                    "{}: conversation {}: not a list of two or more texts",
+                    file.display(),
+                    n + 1
+                )),
+            }
+        }
+    }
+    Ok(corpus)
+}
+
+/// The corpus formats `burnchat train` and `burnchat eval` read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Chit-Chat Challenge's `dataset.json`.
+    Chitchat,
+    /// Cornell Movie-Dialogs, a directory with `movie_lines.txt` and `movie_conversations.txt`.
+    Cornell,
+    /// Cornell Movie-Dialogs as ConvoKit's `utterances.jsonl`.
+    Convokit,
+    /// ChatterBot's YAML files, one or a directory of them.
+    Chatterbot,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::Chitchat,
+        Format::Cornell,
+        Format::Convokit,
+        Format::Chatterbot,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Chitchat => "chitchat",
+            Format::Cornell => "cornell",
+            Format::Convokit => "convokit",
+            Format::Chatterbot => "chatterbot",
+        }
+    }
+
+    pub fn read(self, path: &Path) -> Result<Corpus> {
+        match self {
+            Format::Chitchat => read_chitchat(path),
+            Format::Cornell => read_cornell(path),
+            Format::Convokit => read_convokit(path),
+            Format::Chatterbot => read_chatterbot(path),
+        }
+    }
+}
+
+/// One corpus of a run, as written on the command line: `[FORMAT:]PATH[@WEIGHT]`, e.g.
+/// `chatterbot:corpus/chatterbot_corpus/data/english@4`. The weight oversamples: each of
+/// its training pairs is drawn `WEIGHT` times as often as a pair of weight 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub format: Format,
+    pub path: PathBuf,
+    pub weight: f64,
+}
+
+impl Source {
+    /// Parses `spec`; a spec without a `FORMAT:` prefix has `default_format`.
+    pub fn parse(spec: &str, default_format: Format) -> Result<Source> {
+        let bad = |message: String| Error::BadCorpus {
+            file: spec.to_string(),
+            message,
+        };
+        let (format, rest) = match spec.split_once(':') {
+            Some((name, rest)) => match Format::ALL.iter().find(|f| f.name() == name) {
+                Some(&format) => (format, rest),
+                None => (default_format, spec),
+            },
+            None => (default_format, spec),
+        };
+        let (path, weight) = match rest.rsplit_once('@') {
+            Some((path, weight)) => {
+                let weight: f64 = weight
+                    .parse()
+                    .map_err(|_| bad(format!("the weight after @ is not a number: {weight:?}")))?;
+                if !(weight.is_finite() && weight > 0.0) {
+                    return Err(bad(format!("the weight must be above 0, not {weight}")));
+                }
+                (path, weight)
+            }
+            None => (rest, 1.0),
+        };
+        if path.is_empty() {
+            return Err(bad("no path".into()));
+        }
+        Ok(Source {
+            format,
+            path: PathBuf::from(path),
+            weight,
+        })
+    }
+
+    /// Reads the corpus.
+    pub fn read(&self) -> Result<Corpus> {
+        self.format.read(&self.path)
+    }
 }

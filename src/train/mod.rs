@@ -8,6 +8,7 @@
 
 pub mod batch;
 pub mod corpus;
+pub mod eval;
 pub mod gru;
 pub mod optim;
 pub mod pairs;
@@ -63,6 +64,10 @@ pub struct TrainConfig {
     pub valid_every: usize,
     /// Validation pairs scored each time (the first ones of the held-out split).
     pub valid_pairs: usize,
+    /// Iterations between full evaluations ([`eval`]: Recall@1/20 and each search's
+    /// replies); 0: none. A multiple of `valid_every` to fall on validation points.
+    #[serde(default)]
+    pub eval_every: usize,
 }
 
 impl TrainConfig {
@@ -78,6 +83,7 @@ impl TrainConfig {
             seed: 0,
             valid_every: 200,
             valid_pairs: 1024,
+            eval_every: 0,
         }
     }
 }
@@ -105,11 +111,13 @@ impl TrainConfig {
     }
 }
 
-/// The losses so far: (iteration, mean per-token NLL).
+/// The losses so far: (iteration, mean per-token NLL), and the full evaluations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub train: Vec<(usize, f64)>,
     pub valid: Vec<(usize, f64)>,
+    #[serde(default)]
+    pub eval: Vec<(usize, eval::Metrics)>,
 }
 
 /// Where the iterations' time went, summed since the trainer was made or resumed.
@@ -148,6 +156,8 @@ pub struct Trainer {
     pub config: TrainConfig,
     pub voc: Voc,
     train: Vec<Pair>,
+    /// Per corpus: its pairs' count in `train` and its weight.
+    sources: Vec<(usize, f64)>,
     valid: Vec<Pair>,
     model: Option<Seq2Seq>,
     optimizers: Optimizers,
@@ -186,6 +196,7 @@ impl Trainer {
             config,
             voc: dataset.voc,
             train: dataset.train,
+            sources: dataset.sources,
             valid: dataset.valid,
             model: Some(model),
             iteration: 0,
@@ -284,10 +295,31 @@ impl Trainer {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
         rng.set_stream(iteration as u64);
         let pairs = (0..self.config.batch_size)
-            .map(|_| &self.train[rng.random_range(0..self.train.len())])
+            .map(|_| &self.train[self.draw_index(&mut rng)])
             .collect();
         let teacher_forcing = rng.random::<f64>() < self.config.teacher_forcing_ratio;
         (pairs, teacher_forcing)
+    }
+
+    /// One training pair's index: uniform over all pairs when the corpora weigh the same,
+    /// else a corpus first, with probability proportional to its pairs times its weight.
+    fn draw_index(&self, rng: &mut ChaCha8Rng) -> usize {
+        let same = self.sources.iter().all(|s| s.1 == self.sources[0].1);
+        if same {
+            return rng.random_range(0..self.train.len());
+        }
+        let total: f64 = self.sources.iter().map(|(n, w)| *n as f64 * w).sum();
+        let mut target = rng.random::<f64>() * total;
+        let mut start = 0;
+        for &(n, w) in &self.sources {
+            let mass = n as f64 * w;
+            if n > 0 && (target < mass || start + n == self.train.len()) {
+                return start + rng.random_range(0..n);
+            }
+            target -= mass;
+            start += n;
+        }
+        unreachable!("the last non-empty corpus takes what rounding leaves")
     }
 
     /// One iteration: returns the batch's mean per-token NLL.
@@ -344,6 +376,16 @@ impl Trainer {
         Some(loss)
     }
 
+    /// Measures the model as it is now on the held-out pairs ([`eval::evaluate`]).
+    pub fn evaluate(
+        &self,
+        searches: &[(String, crate::SearchOptions)],
+        settings: &eval::EvalSettings,
+    ) -> Result<eval::Metrics> {
+        let bot = eval::evaluator(self.bundle(WeightDtype::F32)?);
+        eval::evaluate(&bot, &self.valid, searches, settings)
+    }
+
     /// Runs until `config.iterations` or until `stop` is set, validating every
     /// `valid_every` iterations and checkpointing into `checkpoint_dir` every
     /// `checkpoint_every` iterations (0: never) and at the end (a stop included).
@@ -371,6 +413,12 @@ impl Trainer {
             let loss = self.step();
             if self.iteration.is_multiple_of(self.config.valid_every) {
                 self.validate();
+            }
+            let eval_every = self.config.eval_every;
+            if eval_every > 0 && self.iteration.is_multiple_of(eval_every) && !self.valid.is_empty()
+            {
+                let metrics = self.evaluate(&eval::offered_searches(), &Default::default())?;
+                self.history.eval.push((self.iteration, metrics));
             }
             if self.iteration.is_multiple_of(checkpoint_every) {
                 self.save_checkpoint(checkpoint_dir)?;
@@ -435,6 +483,17 @@ impl burn::module::ModuleVisitor for Materialize {
 /// The tutorial's `train` loss: for each target step, `-log p(target)` averaged over the
 /// batch entries whose target is not padding (`maskNLLLoss`), summed over steps. Returns that
 /// sum (to differentiate) and the mean per-token NLL (to report).
+pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Tensor<1>, f64) {
+    let nll = word_nll(model, batch, teacher_forcing); // [words, 1]
+    // Each step's mean over its words (`maskNLLLoss`), summed over steps.
+    let loss = (nll.clone() * batch.word_weights.clone()).sum();
+    let tokens: usize = batch.mask_counts.iter().sum();
+    let mean = nll.detach().sum().into_scalar::<f64>() / tokens.max(1) as f64;
+    (loss, mean)
+}
+
+/// `-log p(word)` of every target word of the batch (not its padding), in the order of
+/// `batch.words`: [words, 1].
 ///
 /// With teacher forcing the decoder's inputs are known before it runs, so every step goes
 /// through attention and `concat` together ([`LuongAttnDecoderRNN::attend_steps`]), and
@@ -442,7 +501,7 @@ impl burn::module::ModuleVisitor for Materialize {
 /// feeds its own argmax to the next.
 ///
 /// [`LuongAttnDecoderRNN::attend_steps`]: crate::model::LuongAttnDecoderRNN::attend_steps
-pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Tensor<1>, f64) {
+pub fn word_nll(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> Tensor<2> {
     let device = batch.input.device();
     let [target_len, width] = batch.target.dims();
     let (encoder_outputs, encoder_hidden) =
@@ -480,12 +539,7 @@ pub fn batch_loss(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> (Ten
         let logits = Tensor::cat(steps, 0); // [target_len * batch, num_words]
         logits.select(0, batch.words.clone())
     };
-    let nll = log_softmax(logits, 1)
+    log_softmax(logits, 1)
         .gather(1, batch.word_ids.clone())
-        .neg(); // [words, 1]
-    // Each step's mean over its words (`maskNLLLoss`), summed over steps.
-    let loss = (nll.clone() * batch.word_weights.clone()).sum();
-    let tokens: usize = batch.mask_counts.iter().sum();
-    let mean = nll.detach().sum().into_scalar::<f64>() / tokens.max(1) as f64;
-    (loss, mean)
+        .neg() // [words, 1]
 }

@@ -12,10 +12,13 @@ pub type Pair = (String, String);
 #[derive(Debug)]
 pub struct Dataset {
     pub voc: Voc,
+    /// The training pairs of every corpus, one corpus after the other.
     pub train: Vec<Pair>,
     pub valid: Vec<Pair>,
     /// Pairs dropped because they used a word seen fewer than `min_count` times.
     pub trimmed: usize,
+    /// Per corpus, in order: how many of `train` are its pairs, and its sampling weight.
+    pub sources: Vec<(usize, f64)>,
 }
 
 /// Which conversations are held out: every one whose seeded hash falls in the validation
@@ -29,23 +32,21 @@ pub fn is_validation(conversation: usize, seed: u64, fraction: f64) -> bool {
     (z as f64 / u64::MAX as f64) < fraction
 }
 
-/// Consecutive utterances of each conversation become pairs, normalised, kept when both sides
-/// have fewer than `max_length` words (the tutorial's `filterPairs`). Words seen fewer than
-/// `min_count` times in the training pairs are trimmed and every pair using one is dropped
-/// (`trimRareWords`); validation pairs with words outside the vocabulary are dropped too.
-pub fn prepare(
+/// Consecutive utterances of each conversation as pairs, normalised, kept when both sides
+/// have fewer than `max_length` words (the tutorial's `filterPairs`): (training, held out),
+/// the held-out ones from the conversations [`is_validation`] picks.
+pub fn split_pairs(
     conversations: &[Vec<String>],
     max_length: usize,
-    min_count: usize,
     valid_fraction: f64,
-    seed: u64,
-) -> Dataset {
+    split_seed: u64,
+) -> (Vec<Pair>, Vec<Pair>) {
     let keep = |s: &str| !s.is_empty() && s.split(' ').count() < max_length;
     let mut train = Vec::new();
     let mut valid = Vec::new();
     for (c, conversation) in conversations.iter().enumerate() {
         let normalized: Vec<String> = conversation.iter().map(|s| normalize_string(s)).collect();
-        let split = if is_validation(c, seed, valid_fraction) {
+        let split = if is_validation(c, split_seed, valid_fraction) {
             &mut valid
         } else {
             &mut train
@@ -56,18 +57,58 @@ pub fn prepare(
             }
         }
     }
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for (a, b) in &train {
+    (train, valid)
+}
+
+/// [`prepare_weighted`] for one corpus.
+pub fn prepare(
+    conversations: &[Vec<String>],
+    max_length: usize,
+    min_count: usize,
+    valid_fraction: f64,
+    split_seed: u64,
+) -> Dataset {
+    prepare_weighted(
+        &[(conversations, 1.0)],
+        max_length,
+        min_count,
+        valid_fraction,
+        split_seed,
+    )
+}
+
+/// Training and held-out pairs of several corpora, each with a sampling weight, as the
+/// tutorial prepares its data: pairs from [`split_pairs`] (each corpus split on its own, so
+/// adding a corpus leaves another's split as it was), then words seen fewer than `min_count`
+/// times in the training pairs trimmed and every pair using one dropped (`trimRareWords`).
+/// A word's count is weighted like its corpus, since it is drawn that many times more often;
+/// held-out pairs with words outside the vocabulary are dropped too.
+pub fn prepare_weighted(
+    corpora: &[(&[Vec<String>], f64)],
+    max_length: usize,
+    min_count: usize,
+    valid_fraction: f64,
+    split_seed: u64,
+) -> Dataset {
+    let mut train: Vec<(Pair, usize)> = Vec::new();
+    let mut valid = Vec::new();
+    for (k, (conversations, _)) in corpora.iter().enumerate() {
+        let (t, v) = split_pairs(conversations, max_length, valid_fraction, split_seed);
+        train.extend(t.into_iter().map(|pair| (pair, k)));
+        valid.extend(v);
+    }
+    let mut counts: HashMap<&str, f64> = HashMap::new();
+    for ((a, b), k) in &train {
         for w in a.split(' ').chain(b.split(' ')) {
-            *counts.entry(w).or_default() += 1;
+            *counts.entry(w).or_default() += corpora[*k].1;
         }
     }
     // Words in order of first appearance, as the tutorial's Voc adds them.
     let mut words: Vec<String> = ["PAD", "SOS", "EOS"].map(String::from).to_vec();
     let mut seen = std::collections::HashSet::new();
-    for (a, b) in &train {
+    for ((a, b), _) in &train {
         for w in a.split(' ').chain(b.split(' ')) {
-            if counts[w] >= min_count && seen.insert(w) {
+            if counts[w] >= min_count as f64 && seen.insert(w) {
                 words.push(w.to_string());
             }
         }
@@ -75,13 +116,19 @@ pub fn prepare(
     let voc = Voc::new(words).expect("normalised words are non-empty, unique and space-free");
     let known = |s: &str| s.split(' ').all(|w| voc.index(w).is_some());
     let before = train.len();
-    train.retain(|(a, b)| known(a) && known(b));
+    train.retain(|((a, b), _)| known(a) && known(b));
     let trimmed = before - train.len();
     valid.retain(|(a, b)| known(a) && known(b));
+    let sources = corpora
+        .iter()
+        .enumerate()
+        .map(|(k, (_, weight))| (train.iter().filter(|(_, c)| *c == k).count(), *weight))
+        .collect();
     Dataset {
         voc,
-        train,
+        train: train.into_iter().map(|(pair, _)| pair).collect(),
         valid,
         trimmed,
+        sources,
     }
 }

@@ -11,6 +11,8 @@ use search::SearchArgs;
 mod bench;
 mod search;
 #[cfg(feature = "train")]
+mod eval;
+#[cfg(feature = "train")]
 mod train;
 
 /// The seq2seq chatbot of PyTorch's tutorial, in Rust with Burn.
@@ -73,6 +75,10 @@ enum Command {
     /// Train a model on a dialogue corpus and export it as a bundle (feature `train`).
     #[cfg(feature = "train")]
     Train(train::TrainArgs),
+    /// Measure bundles on the held-out pairs of corpora: loss, perplexity, Recall@1/20 and
+    /// each search's distinct-n and most common reply (feature `train`).
+    #[cfg(feature = "train")]
+    Eval(eval::EvalArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -150,6 +156,8 @@ fn main() -> Result<()> {
         Command::Bench(args) => bench::bench(args),
         #[cfg(feature = "train")]
         Command::Train(args) => train::train(args),
+        #[cfg(feature = "train")]
+        Command::Eval(args) => eval::eval(args),
     }
 }
 

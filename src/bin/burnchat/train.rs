@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burnchat::train::corpus::{Corpus, read_chitchat, read_convokit, read_cornell};
-use burnchat::train::pairs::prepare;
+use burnchat::train::corpus::{self, Corpus, Source};
+use burnchat::train::pairs::prepare_weighted;
 use burnchat::train::report::{PROMPTS, plot_losses, sample_replies};
+use burnchat::train::eval::offered_searches;
 use burnchat::train::{TrainConfig, Trainer, device};
 use burnchat::{AttnMethod, Chatbot, ModelConfig};
 use clap::{Args, ValueEnum};
@@ -24,6 +25,66 @@ pub enum Format {
     Cornell,
     /// Cornell Movie-Dialogs as ConvoKit's utterances.jsonl.
     Convokit,
+    /// ChatterBot's YAML files: one, or a directory such as chatterbot_corpus/data/english.
+    Chatterbot,
+}
+
+impl From<Format> for corpus::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Chitchat => corpus::Format::Chitchat,
+            Format::Cornell => corpus::Format::Cornell,
+            Format::Convokit => corpus::Format::Convokit,
+            Format::Chatterbot => corpus::Format::Chatterbot,
+        }
+    }
+}
+
+/// The corpora of a run and how their held-out split is drawn, shared by `train` and `eval`.
+#[derive(Args)]
+pub struct DataArgs {
+    /// Corpora, each `[FORMAT:]PATH[@WEIGHT]`: a FORMAT prefix overrides --format, and
+    /// WEIGHT oversamples (a pair of weight 3 is drawn three times as often as one of 1).
+    #[arg(required = true, value_name = "CORPUS")]
+    pub corpora: Vec<String>,
+    /// The format of corpora given without a FORMAT: prefix.
+    #[arg(long, value_enum, default_value_t = Format::Chitchat)]
+    pub format: Format,
+    /// Longest sentence kept, in words (pairs need fewer on both sides), and longest reply.
+    #[arg(long, default_value_t = 10)]
+    pub max_length: usize,
+    /// Share of each corpus's conversations held out for validation.
+    #[arg(long, default_value_t = 0.05)]
+    pub valid_fraction: f64,
+    /// Seeds which conversations are held out; keep it fixed to compare models.
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
+}
+
+impl DataArgs {
+    /// Reads every corpus, reporting what was skipped.
+    pub fn read(&self) -> Result<Vec<(Source, Corpus)>> {
+        self.corpora
+            .iter()
+            .map(|spec| {
+                let source = Source::parse(spec, self.format.into())?;
+                let corpus = source
+                    .read()
+                    .with_context(|| format!("reading {}", source.path.display()))?;
+                if !corpus.skipped.is_empty() {
+                    eprintln!(
+                        "{}: skipped {} unreadable records, the first:",
+                        source.path.display(),
+                        corpus.skipped.len()
+                    );
+                    for line in corpus.skipped.iter().take(5) {
+                        eprintln!("  {line}");
+                    }
+                }
+                Ok((source, corpus))
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,10 +96,8 @@ pub enum Attn {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The corpus file (or directory, for --format cornell).
-    corpus: PathBuf,
-    #[arg(long, value_enum, default_value_t = Format::Chitchat)]
-    format: Format,
+    #[command(flatten)]
+    data: DataArgs,
     /// Where the bundle goes (`weights` replaces the bundled model).
     #[arg(long)]
     out: PathBuf,
@@ -76,19 +135,19 @@ pub struct TrainArgs {
     clip: f64,
     #[arg(long, default_value_t = 1.0)]
     teacher_forcing_ratio: f64,
+    /// Seeds initialisation, batches, teacher forcing and dropout.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Longest sentence kept, in words (pairs need fewer on both sides), and longest reply.
-    #[arg(long, default_value_t = 10)]
-    max_length: usize,
-    /// Words seen fewer times are trimmed, with the pairs that use them.
+    /// Words seen fewer times (weighted like their corpus) are trimmed, with the pairs that
+    /// use them.
     #[arg(long, default_value_t = 3)]
     min_count: usize,
-    /// Share of conversations held out for validation.
-    #[arg(long, default_value_t = 0.05)]
-    valid_fraction: f64,
     #[arg(long, default_value_t = 200)]
     valid_every: usize,
+    /// Iterations between full evaluations (Recall@1/20, each search's distinct-n; as
+    /// `burnchat eval`); 0: only at the end.
+    #[arg(long, default_value_t = 1000)]
+    eval_every: usize,
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
 }
@@ -97,31 +156,27 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if args.checkpoint_every == 0 {
         bail!("--checkpoint-every must be at least 1");
     }
-    let corpus: Corpus = match args.format {
-        Format::Chitchat => read_chitchat(&args.corpus),
-        Format::Cornell => read_cornell(&args.corpus),
-        Format::Convokit => read_convokit(&args.corpus),
-    }
-    .with_context(|| format!("reading {}", args.corpus.display()))?;
-    if !corpus.skipped.is_empty() {
-        eprintln!(
-            "skipped {} unreadable records, the first:",
-            corpus.skipped.len()
-        );
-        for line in corpus.skipped.iter().take(5) {
-            eprintln!("  {line}");
-        }
-    }
-    let dataset = prepare(
-        &corpus.conversations,
-        args.max_length,
+    let data = args.data.read()?;
+    let weighted: Vec<(&[Vec<String>], f64)> = data
+        .iter()
+        .map(|(source, corpus)| (corpus.conversations.as_slice(), source.weight))
+        .collect();
+    let dataset = prepare_weighted(
+        &weighted,
+        args.data.max_length,
         args.min_count,
-        args.valid_fraction,
-        args.seed,
+        args.data.valid_fraction,
+        args.data.split_seed,
     );
+    for ((source, corpus), (pairs, weight)) in data.iter().zip(&dataset.sources) {
+        eprintln!(
+            "{}: {} conversations, {pairs} training pairs, weight {weight}",
+            source.path.display(),
+            corpus.conversations.len()
+        );
+    }
     eprintln!(
-        "{} conversations: {} training pairs, {} validation pairs, {} words ({} pairs trimmed)",
-        corpus.conversations.len(),
+        "{} training pairs, {} validation pairs, {} words ({} pairs trimmed)",
         dataset.train.len(),
         dataset.valid.len(),
         dataset.voc.num_words(),
@@ -139,7 +194,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
                 Attn::General => AttnMethod::General,
                 Attn::Concat => AttnMethod::Concat,
             },
-            max_length: args.max_length,
+            max_length: args.data.max_length,
             dropout: args.dropout,
             ..ModelConfig::new(0, args.hidden_size)
         };
@@ -152,6 +207,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             teacher_forcing_ratio: args.teacher_forcing_ratio,
             seed: args.seed,
             valid_every: args.valid_every,
+            eval_every: args.eval_every,
             ..TrainConfig::new(model)
         };
         Trainer::new(config, dataset, device())?
@@ -213,6 +269,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
 
+    let metrics = trainer.evaluate(&offered_searches(), &Default::default())?;
+    let table = crate::eval::metrics_table(&[("held-out pairs".into(), &metrics)]);
+    eprint!("{table}");
     let bundle = trainer.bundle(args.dtype.into())?;
     bundle
         .save(&args.out)
@@ -220,8 +279,16 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let bot = Chatbot::load(&args.out)?;
     std::fs::create_dir_all(&args.report)?;
     plot_losses(&trainer.history, &args.report.join("loss.png"))?;
+    std::fs::write(
+        args.report.join("eval.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "iteration": trainer.iteration,
+            "final": metrics,
+            "history": trainer.history.eval,
+        }))?,
+    )?;
     let mut report = format!(
-        "# Training report\n\niterations: {}\n\nlast validation loss: {}\n\n| prompt | reply |\n|---|---|\n",
+        "# Training report\n\niterations: {}\n\nlast validation loss: {}\n\n{table}\n| prompt | reply |\n|---|---|\n",
         trainer.iteration,
         trainer
             .history
