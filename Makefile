@@ -12,7 +12,7 @@ WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train apt-update \
+.PHONY: test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train eval apt-update \
 	bench bench-browser bench-torch
 
 test: test-native test-wasm test-e2e
@@ -96,9 +96,12 @@ golden:
 fixtures:
 	$(PYTHON) tests/fixtures/make_fixtures.py
 
-# The bundled default model: fetch the Chit-Chat corpus from PyPI and train with the exact
-# settings that produced weights/ (see README, "The bundled model").
+# The bundled default model: fetch the Chit-Chat and ChatterBot corpora from PyPI and train
+# with the exact settings that produced weights/ (see README, "The bundled model", and
+# TRAINING.md). Downloaded data stays in corpus/, out of git.
 CORPUS := corpus/chitchat_dataset/dataset.json
+CHATTERBOT := corpus/chatterbot_corpus/data/english
+TRAIN_CORPORA := $(CORPUS) chatterbot:$(CHATTERBOT)@10
 TRAIN_FLAGS := --hidden-size 256 --encoder-n-layers 2 --decoder-n-layers 2 --attn-model dot \
 	--min-count 7 --max-length 10 --seed 0 --iterations $(or $(ITERATIONS),6000) --dtype f16
 
@@ -107,6 +110,15 @@ $(CORPUS):
 	python3 -m pip download --no-deps --dest corpus chitchat-dataset==0.9.0
 	cd corpus && python3 -m zipfile -e chitchat_dataset-0.9.0-py3-none-any.whl .
 
-train: $(CORPUS)
-	cargo run --release --features train -- train $(CORPUS) $(TRAIN_FLAGS) \
+$(CHATTERBOT):
+	mkdir -p corpus
+	python3 -m pip download --no-deps --dest corpus chatterbot-corpus==1.3.3
+	cd corpus && python3 -m zipfile -e chatterbot_corpus-1.3.3-py2.py3-none-any.whl .
+
+train: $(CORPUS) $(CHATTERBOT)
+	cargo run --release --features train -- train $(TRAIN_CORPORA) $(TRAIN_FLAGS) \
 		--out weights --checkpoint checkpoint --report report
+
+# The bundled model measured on the Chit-Chat corpus's held-out conversations (TRAINING.md).
+eval: $(CORPUS)
+	cargo run --release --features train -- eval --weights weights $(CORPUS)

@@ -6,8 +6,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-use burnchat::train::corpus::{read_chitchat, read_convokit, read_cornell};
-use burnchat::train::pairs::{Dataset, is_validation, prepare};
+use burnchat::train::corpus::{
+    Format, Source, read_chatterbot, read_chitchat, read_convokit, read_cornell,
+};
+use burnchat::train::eval::{evaluator, recall_at_1};
+use burnchat::train::pairs::{Dataset, is_validation, prepare, prepare_weighted};
 use burnchat::train::{TrainConfig, Trainer, device};
 use burnchat::{Chatbot, ModelConfig, WeightDtype};
 
@@ -81,6 +84,13 @@ fn a_tiny_corpus_is_learned() {
     assert_eq!(dataset.train.len(), 20);
     let pairs = dataset.train.clone();
     let mut trainer = Trainer::new(tiny_config(400), dataset, device()).unwrap();
+    // Recall@1 of 10 over the training pairs: near chance before, all but a few after.
+    let recall = |trainer: &Trainer| {
+        let bot = evaluator(trainer.bundle(WeightDtype::F32).unwrap());
+        recall_at_1(&bot, &pairs, 10, 0).unwrap()
+    };
+    let before = recall(&trainer);
+    assert!(before <= 0.4, "Recall@1/10 {before} untrained");
     let dir = tempfile::tempdir().unwrap();
     trainer
         .run(dir.path(), 1000, &AtomicBool::new(false), |_| {})
@@ -99,6 +109,8 @@ fn a_tiny_corpus_is_learned() {
         .filter(|(message, reply)| bot.reply(message).unwrap().reply == *reply)
         .count();
     assert!(right >= 18, "{right} of 20 replies reproduced");
+    let after = recall(&trainer);
+    assert!(after >= 0.9, "Recall@1/10 {after} trained");
 }
 
 #[test]
@@ -256,4 +268,109 @@ fn pairs_are_filtered_trimmed_and_split_by_conversation() {
             .iter()
             .all(|p| { (0..40).any(|i| is_validation(i, 3, 0.3) && p.0.ends_with(&name(i))) })
     );
+}
+
+#[test]
+fn chatterbot_reader_reads_a_directory_of_yaml_files() {
+    let dir = corpus_fixture("chatterbot");
+    let corpus = read_chatterbot(&dir).unwrap();
+    // Files in name order (greetings.yml, no_conversations.yml, profile.yaml); README.txt
+    // is not YAML and not read; scalars that are not strings become their text.
+    assert_eq!(
+        corpus.conversations,
+        vec![
+            vec!["Hello", "Hi"],
+            vec![
+                "How are you doing?",
+                "I'm doing well.",
+                "That is good to hear."
+            ],
+            vec!["What year did it end?", "1945"],
+            vec!["Are you a robot?", "Yes: a robot, written in Rust."],
+        ]
+    );
+    // The lone message, the file without conversations, the bare string.
+    assert_eq!(corpus.skipped.len(), 3, "{:?}", corpus.skipped);
+    let one = read_chatterbot(&dir.join("profile.yaml")).unwrap();
+    assert_eq!(one.conversations.len(), 1);
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::write(
+        broken.path().join("bad.yml"),
+        "conversations: [[\"a\", \"b\"",
+    )
+    .unwrap();
+    let error = read_chatterbot(broken.path()).unwrap_err().to_string();
+    assert!(error.contains("bad.yml"), "{error}");
+    let empty = tempfile::tempdir().unwrap();
+    let error = read_chatterbot(empty.path()).unwrap_err().to_string();
+    assert!(error.contains("no .yml files"), "{error}");
+}
+
+#[test]
+fn corpus_specs_name_format_path_and_weight() {
+    let parse = |spec| Source::parse(spec, Format::Chitchat);
+    let source = parse("chatterbot:data/english@2.5").unwrap();
+    assert_eq!(source.format, Format::Chatterbot);
+    assert_eq!(source.path, Path::new("data/english"));
+    assert_eq!(source.weight, 2.5);
+    let plain = parse("dataset.json").unwrap();
+    assert_eq!((plain.format, plain.weight), (Format::Chitchat, 1.0));
+    // A prefix that is no format name is part of the path.
+    assert_eq!(
+        parse("c:/data.json").unwrap().path,
+        Path::new("c:/data.json")
+    );
+    for bad in [
+        "data.json@",
+        "data.json@x",
+        "data.json@0",
+        "data.json@-1",
+        "cornell:@2",
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn weights_oversample_a_corpus_and_its_words() {
+    let small: Vec<Vec<String>> = (0..10)
+        .map(|i| vec![format!("ask {}", ["x", "y"][i % 2]), "answer".into()])
+        .chain([vec!["ask once".to_string(), "answer".into()]])
+        .collect();
+    let big: Vec<Vec<String>> = (0..100)
+        .map(|_| vec!["hello".to_string(), "hi".into()])
+        .collect();
+    let data = prepare_weighted(&[(&big, 1.0), (&small, 10.0)], 10, 5, 0.0, 0);
+    // "once" is seen once, but in a corpus of weight 10: kept, with its pair.
+    assert!(data.voc.index("once").is_some());
+    assert_eq!(data.sources, [(100, 1.0), (11, 10.0)]);
+    assert_eq!(data.trimmed, 0);
+    // Adding a corpus leaves the other's split as it was.
+    let alone = prepare(&small, 10, 1, 0.3, 4);
+    let both = prepare_weighted(&[(&big, 1.0), (&small, 1.0)], 10, 1, 0.3, 4);
+    assert!(alone.valid.iter().all(|pair| both.valid.contains(pair)));
+
+    // Drawn pairs: 100 of weight 1 against 11 of weight 10, so about half are the small
+    // corpus's; with equal weights about 11 in 111.
+    let share = |data: Dataset| {
+        let trainer = Trainer::new(tiny_config(1), data, device()).unwrap();
+        let drawn: Vec<&(String, String)> = (0..200).flat_map(|i| trainer.draw(i).0).collect();
+        drawn.iter().filter(|(_, b)| b == "answer").count() as f64 / drawn.len() as f64
+    };
+    let weighted = share(prepare_weighted(
+        &[(&big, 1.0), (&small, 10.0)],
+        10,
+        1,
+        0.0,
+        0,
+    ));
+    assert!((0.45..0.55).contains(&weighted), "{weighted}");
+    let equal = share(prepare_weighted(
+        &[(&big, 1.0), (&small, 1.0)],
+        10,
+        1,
+        0.0,
+        0,
+    ));
+    assert!((0.06..0.14).contains(&equal), "{equal}");
 }

@@ -3,7 +3,8 @@
 //! points.
 //!
 //! - loss and perplexity: the teacher-forced per-token NLL of the true replies (EOS counted),
-//!   as training computes it, and its exponential;
+//!   each pair scored as the searches see it (no padding, see [`pair_nll`]), and its
+//!   exponential;
 //! - Recall@1 of 20: how often the true reply scores above 19 replies of other pairs, each
 //!   scored by its mean per-token log-likelihood given the message;
 //! - per search: distinct-1 and distinct-2 (distinct words and word pairs over all of the
@@ -16,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use super::batch::batch_to_train_data;
 use super::pairs::Pair;
 use super::word_nll;
+use crate::Bundle;
 use crate::chatbot::Chatbot;
 use crate::config::WeightDtype;
 use crate::error::Result;
 use crate::search::sample::SplitMix64;
 use crate::search::{SearchOptions, Strategy};
-use crate::Bundle;
 
 /// How much of the held-out data each measure uses.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -129,7 +130,9 @@ pub fn readable_by_all(pairs: &[Pair], bots: &[&Chatbot]) -> Vec<Pair> {
         .filter(|(a, b)| {
             bots.iter().all(|bot| {
                 let voc = &bot.bundle().voc;
-                a.split(' ').chain(b.split(' ')).all(|w| voc.index(w).is_some())
+                a.split(' ')
+                    .chain(b.split(' '))
+                    .all(|w| voc.index(w).is_some())
             })
         })
         .cloned()
@@ -178,34 +181,46 @@ pub fn evaluate(
     })
 }
 
-/// Pairs per teacher-forced pass: enough rows to keep the products wide.
+/// Pairs per teacher-forced pass, at most: enough rows to keep the products wide.
 const EVAL_BATCH: usize = 256;
 
 /// For each pair: the summed `-log p` of its reply's tokens (EOS included) given its message,
 /// teacher-forced, and how many tokens that is.
+///
+/// Each pass holds messages of one length only: the tutorial's attention also weighs the
+/// padding of shorter messages in a batch (as its training does), which would make a pair's
+/// score depend on its neighbours; unpadded, it is what the model's searches compute.
 pub fn pair_nll(bot: &Chatbot, pairs: &[Pair]) -> Vec<(f64, usize)> {
     let Bundle { voc, model, .. } = bot.bundle();
     let device = crate::backend::device();
     let mut out = vec![(0.0, 0); pairs.len()];
-    for (c, chunk) in pairs.chunks(EVAL_BATCH).enumerate() {
-        let refs: Vec<&Pair> = chunk.iter().collect();
-        let batch = batch_to_train_data(voc, &refs, &device);
-        let width = batch.order.len();
-        let nll = word_nll(model, &batch, true)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 values");
-        let words = batch
-            .words
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .expect("i64 indices");
-        for (&index, &value) in words.iter().zip(&nll) {
-            let pair = &mut out[c * EVAL_BATCH + batch.order[index as usize % width]];
-            pair.0 += value as f64;
-            pair.1 += 1;
+    let mut by_length: Vec<(usize, usize)> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (message, _))| (message.split(' ').count(), i))
+        .collect();
+    by_length.sort();
+    for group in by_length.chunk_by(|a, b| a.0 == b.0) {
+        for chunk in group.chunks(EVAL_BATCH) {
+            let refs: Vec<&Pair> = chunk.iter().map(|&(_, i)| &pairs[i]).collect();
+            let batch = batch_to_train_data(voc, &refs, &device);
+            let width = batch.order.len();
+            let nll = word_nll(model, &batch, true)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 values");
+            let words = batch
+                .words
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .expect("i64 indices");
+            for (&index, &value) in words.iter().zip(&nll) {
+                let (_, pair) = chunk[batch.order[index as usize % width]];
+                out[pair].0 += value as f64;
+                out[pair].1 += 1;
+            }
         }
     }
     out
@@ -248,7 +263,10 @@ pub fn recall_at_1(bot: &Chatbot, pairs: &[Pair], candidates: usize, seed: u64) 
 
 /// distinct-1, distinct-2, distinct replies and the most common reply's share.
 pub fn diversity(search: &str, replies: &[String]) -> SearchMetrics {
-    let words: Vec<Vec<&str>> = replies.iter().map(|r| r.split_whitespace().collect()).collect();
+    let words: Vec<Vec<&str>> = replies
+        .iter()
+        .map(|r| r.split_whitespace().collect())
+        .collect();
     let distinct_n = |n: usize| {
         let grams: Vec<&[&str]> = words.iter().flat_map(|w| w.windows(n)).collect();
         let unique: HashSet<&[&str]> = grams.iter().copied().collect();

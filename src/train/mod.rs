@@ -291,7 +291,7 @@ impl Trainer {
 
     /// The pairs of one iteration and whether it uses teacher forcing: a function of the seed
     /// and the iteration alone, so a resumed run draws what the uninterrupted one would have.
-    fn draw(&self, iteration: usize) -> (Vec<&Pair>, bool) {
+    pub fn draw(&self, iteration: usize) -> (Vec<&Pair>, bool) {
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
         rng.set_stream(iteration as u64);
         let pairs = (0..self.config.batch_size)

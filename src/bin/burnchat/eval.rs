@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burnchat::Bundle;
-use burnchat::train::eval::{EvalSettings, Metrics, evaluate, evaluator, offered_searches, readable_by_all};
+use burnchat::train::eval::{
+    EvalSettings, Metrics, evaluate, evaluator, offered_searches, readable_by_all,
+};
 use burnchat::train::pairs::split_pairs;
 use clap::Args;
 use serde::Serialize;
@@ -122,9 +124,27 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 /// A Markdown table: one row per measure, one column per model.
 pub fn metrics_table(columns: &[(String, &Metrics)]) -> String {
     let mut rows: Vec<(String, Vec<String>)> = vec![
-        ("pairs (tokens)".into(), columns.iter().map(|(_, m)| format!("{} ({})", m.pairs, m.tokens)).collect()),
-        ("loss".into(), columns.iter().map(|(_, m)| format!("{:.3}", m.loss)).collect()),
-        ("perplexity".into(), columns.iter().map(|(_, m)| format!("{:.1}", m.perplexity)).collect()),
+        (
+            "pairs (tokens)".into(),
+            columns
+                .iter()
+                .map(|(_, m)| format!("{} ({})", m.pairs, m.tokens))
+                .collect(),
+        ),
+        (
+            "loss".into(),
+            columns
+                .iter()
+                .map(|(_, m)| format!("{:.3}", m.loss))
+                .collect(),
+        ),
+        (
+            "perplexity".into(),
+            columns
+                .iter()
+                .map(|(_, m)| format!("{:.1}", m.perplexity))
+                .collect(),
+        ),
         (
             "Recall@1/20".into(),
             columns
@@ -142,8 +162,14 @@ pub fn metrics_table(columns: &[(String, &Metrics)]) -> String {
         let cell = |f: &dyn Fn(&burnchat::train::eval::SearchMetrics) -> String| {
             columns.iter().map(|(_, m)| f(&m.searches[s])).collect()
         };
-        rows.push((format!("{name}: distinct-1"), cell(&|x| format!("{:.3}", x.distinct_1))));
-        rows.push((format!("{name}: distinct-2"), cell(&|x| format!("{:.3}", x.distinct_2))));
+        rows.push((
+            format!("{name}: distinct-1"),
+            cell(&|x| format!("{:.3}", x.distinct_1)),
+        ));
+        rows.push((
+            format!("{name}: distinct-2"),
+            cell(&|x| format!("{:.3}", x.distinct_2)),
+        ));
         rows.push((
             format!("{name}: distinct replies"),
             cell(&|x| format!("{} of {}", x.distinct_replies, x.replies)),
@@ -159,7 +185,11 @@ pub fn metrics_table(columns: &[(String, &Metrics)]) -> String {
     }
     let mut out = format!(
         "| measure | {} |\n|---|{}\n",
-        columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" | "),
+        columns
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---|".repeat(columns.len())
     );
     for (name, cells) in rows {

@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use search::SearchArgs;
 
 mod bench;
-mod search;
 #[cfg(feature = "train")]
 mod eval;
+mod search;
 #[cfg(feature = "train")]
 mod train;
 

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burnchat::train::corpus::{self, Corpus, Source};
+use burnchat::train::eval::offered_searches;
 use burnchat::train::pairs::prepare_weighted;
 use burnchat::train::report::{PROMPTS, plot_losses, sample_replies};
-use burnchat::train::eval::offered_searches;
 use burnchat::train::{TrainConfig, Trainer, device};
 use burnchat::{AttnMethod, Chatbot, ModelConfig};
 use clap::{Args, ValueEnum};
