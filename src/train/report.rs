@@ -5,11 +5,13 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::History;
+use crate::SearchOptions;
 use crate::chatbot::Chatbot;
 use crate::error::{Error, Result};
 
-/// The tutorial's own examples, and a few more, for every report.
-pub const PROMPTS: [&str; 10] = [
+/// The tutorial's five examples, then messages a visitor tries first (greetings, the bot
+/// itself, feelings, plans, goodbyes): the replies every report and `burnchat eval` show.
+pub const PROMPTS: [&str; 20] = [
     "hello",
     "what's up?",
     "who are you?",
@@ -17,8 +19,18 @@ pub const PROMPTS: [&str; 10] = [
     "where are you from?",
     "how are you?",
     "what is your name?",
+    "are you a robot?",
+    "how old are you?",
     "do you like music?",
     "what do you do for fun?",
+    "what is your favorite movie?",
+    "i had a bad day",
+    "i got a new job!",
+    "my dog is sick",
+    "tell me a joke",
+    "what are you doing this weekend?",
+    "thank you so much",
+    "see you later",
     "good night",
 ];
 
@@ -107,16 +119,13 @@ pub fn plot_losses(history: &History, path: &Path) -> Result<()> {
     draw().map_err(|e| plot_error(path, e))
 }
 
-/// Each prompt with the bot's reply, or the error it gave.
-pub fn sample_replies(bot: &Chatbot, prompts: &[&str]) -> Vec<(String, String)> {
+/// Each prompt's reply under `options` (as a person writes it), or the error it gave.
+pub fn sample_replies(bot: &Chatbot, prompts: &[&str], options: &SearchOptions) -> Vec<String> {
     prompts
         .iter()
-        .map(|p| {
-            let reply = match bot.reply(p) {
-                Ok(r) => r.reply,
-                Err(e) => format!("(error: {e})"),
-            };
-            (p.to_string(), reply)
+        .map(|p| match bot.reply_with(p, options) {
+            Ok(r) => r.text,
+            Err(e) => format!("(error: {e})"),
         })
         .collect()
 }

@@ -9,6 +9,7 @@ use burnchat::train::eval::{
     EvalSettings, Metrics, evaluate, evaluator, offered_searches, readable_by_all,
 };
 use burnchat::train::pairs::split_pairs;
+use burnchat::train::report::{PROMPTS, sample_replies};
 use clap::Args;
 use serde::Serialize;
 
@@ -53,6 +54,8 @@ struct Report {
 struct Model {
     weights: PathBuf,
     metrics: Metrics,
+    /// The replies to `PROMPTS` under the page's search, as a person writes them.
+    samples: Vec<(String, String)>,
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
@@ -94,9 +97,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     for (dir, bot) in args.weights.iter().zip(&bots) {
         let metrics = evaluate(bot, &pairs, &searches, &settings)
             .with_context(|| format!("evaluating {}", dir.display()))?;
+        let replies = sample_replies(bot, &PROMPTS, &searches[1].1);
         models.push(Model {
             weights: dir.clone(),
             metrics,
+            samples: PROMPTS.iter().map(|p| p.to_string()).zip(replies).collect(),
         });
     }
     let report = Report {
@@ -117,6 +122,24 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             .map(|m| (m.weights.display().to_string(), &m.metrics))
             .collect();
         print!("{}", metrics_table(&columns));
+        println!(
+            "\nReplies under {}:\n\n| message | {} |\n|---|{}",
+            searches[1].0,
+            columns
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(columns.len())
+        );
+        for (i, prompt) in PROMPTS.iter().enumerate() {
+            let replies: Vec<&str> = report
+                .models
+                .iter()
+                .map(|m| m.samples[i].1.as_str())
+                .collect();
+            println!("| {prompt} | {} |", replies.join(" | "));
+        }
     }
     Ok(())
 }

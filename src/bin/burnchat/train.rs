@@ -288,7 +288,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }))?,
     )?;
     let mut report = format!(
-        "# Training report\n\niterations: {}\n\nlast validation loss: {}\n\n{table}\n| prompt | reply |\n|---|---|\n",
+        "# Training report\n\niterations: {}\n\nlast validation loss: {}\n\n{table}\n| prompt | greedy | the page's search |\n|---|---|---|\n",
         trainer.iteration,
         trainer
             .history
@@ -296,9 +296,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
             .last()
             .map_or("-".into(), |(i, v)| format!("{v:.3} at {i}"))
     );
-    for (prompt, reply) in sample_replies(&bot, &PROMPTS) {
-        println!("> {prompt}\nBot: {reply}");
-        report.push_str(&format!("| {prompt} | {reply} |\n"));
+    let searches = offered_searches();
+    let greedy = sample_replies(&bot, &PROMPTS, &searches[0].1);
+    let page = sample_replies(&bot, &PROMPTS, &searches[1].1);
+    for ((prompt, greedy), page) in PROMPTS.iter().zip(&greedy).zip(&page) {
+        println!("> {prompt}\nBot: {page}");
+        report.push_str(&format!("| {prompt} | {greedy} | {page} |\n"));
     }
     std::fs::write(args.report.join("report.md"), report)?;
     eprintln!(
