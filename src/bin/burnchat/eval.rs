@@ -122,15 +122,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             .map(|m| (m.weights.display().to_string(), &m.metrics))
             .collect();
         print!("{}", metrics_table(&columns));
-        println!(
-            "\nReplies under {}:\n\n| message | {} |\n|---|{}",
+        let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        print!(
+            "\nReplies under {}:\n\n{}",
             searches[1].0,
-            columns
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(" | "),
-            "---|".repeat(columns.len())
+            table_header("message", &names)
         );
         for (i, prompt) in PROMPTS.iter().enumerate() {
             let replies: Vec<&str> = report
@@ -206,17 +202,19 @@ pub fn metrics_table(columns: &[(String, &Metrics)]) -> String {
             cell(&|x| format!("{:.1}", x.words_per_reply)),
         ));
     }
-    let mut out = format!(
-        "| measure | {} |\n|---|{}\n",
-        columns
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(" | "),
-        "---|".repeat(columns.len())
-    );
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let mut out = table_header("measure", &names);
     for (name, cells) in rows {
         out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
     }
     out
+}
+
+/// A Markdown table's first two lines.
+fn table_header(first: &str, columns: &[&str]) -> String {
+    format!(
+        "| {first} | {} |\n|---|{}\n",
+        columns.join(" | "),
+        "---|".repeat(columns.len())
+    )
 }
