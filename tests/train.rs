@@ -374,3 +374,66 @@ fn weights_oversample_a_corpus_and_its_words() {
     ));
     assert!((0.06..0.14).contains(&equal), "{equal}");
 }
+
+/// Forty three-line conversations named by two letters each, so that held-out ones use only
+/// words seen in training.
+fn named_conversations() -> Vec<Vec<String>> {
+    (0..40)
+        .map(|i| {
+            let name = format!(
+                "{} {}",
+                (b'a' + (i % 7) as u8) as char,
+                (b'a' + (i / 7) as u8) as char
+            );
+            ["hello", "hi", "bye"]
+                .map(|w| format!("{w} {name}"))
+                .to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn patience_counts_validations_without_a_new_best() {
+    let config = TrainConfig {
+        patience: 2,
+        ..tiny_config(10)
+    };
+    let mut trainer = Trainer::new(config, tiny_dataset(), device()).unwrap();
+    trainer.history.valid = vec![(2, 5.0), (4, 4.0), (6, 4.5)];
+    assert!(!trainer.stopped_improving());
+    // Equal is not lower.
+    trainer.history.valid.push((8, 4.0));
+    assert!(trainer.stopped_improving());
+    assert_eq!(trainer.best_validation(), Some((4, 4.0)));
+    trainer.config.patience = 0;
+    assert!(!trainer.stopped_improving());
+}
+
+#[test]
+fn the_exported_model_is_the_one_of_the_lowest_validation_loss() {
+    let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let data = || prepare(&named_conversations(), 10, 1, 0.3, 3);
+    let config = TrainConfig {
+        valid_every: 5,
+        learning_rate: 1e-2,
+        ..tiny_config(30)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(config, data(), device()).unwrap();
+    trainer
+        .run(dir.path(), 1000, &AtomicBool::new(false), |_| {})
+        .unwrap();
+    let (at, best) = trainer.best_validation().unwrap();
+    // At this learning rate the held-out loss turns up before the end: the best is earlier.
+    assert!(at < 30, "{:?}", trainer.history.valid);
+    assert!(dir.path().join("best.bpk").exists());
+    let mut resumed = Trainer::resume(dir.path(), data(), None, device()).unwrap();
+    for trainer in [&mut trainer, &mut resumed] {
+        trainer.restore_best();
+        let again = trainer.validate().unwrap();
+        assert!(
+            (again - best).abs() < 1e-9,
+            "{again} against the best {best}"
+        );
+    }
+}

@@ -68,6 +68,10 @@ pub struct TrainConfig {
     /// replies); 0: none. A multiple of `valid_every` to fall on validation points.
     #[serde(default)]
     pub eval_every: usize,
+    /// Stop once this many validations in a row found no lower validation loss than the
+    /// best before them; 0: never stop early.
+    #[serde(default)]
+    pub patience: usize,
 }
 
 impl TrainConfig {
@@ -84,6 +88,7 @@ impl TrainConfig {
             valid_every: 200,
             valid_pairs: 1024,
             eval_every: 0,
+            patience: 0,
         }
     }
 }
@@ -146,6 +151,7 @@ struct TrainerState {
 }
 
 const MODEL_FILE: &str = "model.bpk";
+const BEST_MODEL_FILE: &str = "best.bpk";
 const ENCODER_OPTIM_FILE: &str = "encoder_optimizer.safetensors";
 const DECODER_OPTIM_FILE: &str = "decoder_optimizer.safetensors";
 const STATE_FILE: &str = "trainer.json";
@@ -160,6 +166,8 @@ pub struct Trainer {
     sources: Vec<(usize, f64)>,
     valid: Vec<Pair>,
     model: Option<Seq2Seq>,
+    /// The model as it was at the lowest validation loss so far.
+    best: Option<Seq2Seq>,
     optimizers: Optimizers,
     pub iteration: usize,
     pub history: History,
@@ -199,6 +207,7 @@ impl Trainer {
             sources: dataset.sources,
             valid: dataset.valid,
             model: Some(model),
+            best: None,
             iteration: 0,
             history: History::default(),
             times: StepTimes::default(),
@@ -242,6 +251,13 @@ impl Trainer {
                 "a checkpoint of an older burnchat, whose optimizer state (Burn's Adam, clipped per tensor) this one cannot continue; start a new run",
             ));
         }
+        let best_path = dir.join(BEST_MODEL_FILE);
+        if best_path.exists() {
+            let mut best = trainer.model().clone();
+            best.load_from(&mut BurnpackStore::from_file(&best_path))
+                .map_err(|e| store_error(&best_path, e))?;
+            trainer.best = Some(best);
+        }
         trainer.optimizers = Optimizers {
             encoder: Adam::load(&dir.join(ENCODER_OPTIM_FILE))?,
             decoder: Adam::load(&dir.join(DECODER_OPTIM_FILE))?,
@@ -260,6 +276,11 @@ impl Trainer {
         self.model()
             .save_into(&mut store)
             .map_err(|e| store_error(&model_path, e))?;
+        if let Some(best) = &self.best {
+            let best_path = dir.join(BEST_MODEL_FILE);
+            best.save_into(&mut BurnpackStore::from_file(&best_path).overwrite(true))
+                .map_err(|e| store_error(&best_path, e))?;
+        }
         self.optimizers
             .encoder
             .save(&dir.join(ENCODER_OPTIM_FILE))?;
@@ -372,8 +393,43 @@ impl Trainer {
             tokens += count;
         }
         let loss = nll / tokens as f64;
+        if self.history.valid.iter().all(|&(_, v)| loss < v) {
+            self.best = Some(self.model().clone());
+        }
         self.history.valid.push((self.iteration, loss));
         Some(loss)
+    }
+
+    /// The iteration and validation loss of the best validation so far.
+    pub fn best_validation(&self) -> Option<(usize, f64)> {
+        self.history
+            .valid
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// Whether the last `config.patience` validations all missed the best loss before them.
+    pub fn stopped_improving(&self) -> bool {
+        let patience = self.config.patience;
+        let valid = &self.history.valid;
+        patience > 0
+            && valid.len() > patience
+            && self
+                .best_validation()
+                .is_some_and(|(i, _)| valid[valid.len() - patience].0 > i)
+    }
+
+    /// Makes the model the one of the lowest validation loss, if one was kept and it is not
+    /// already; returns its iteration. The checkpoint keeps the last state, to resume from.
+    pub fn restore_best(&mut self) -> Option<usize> {
+        let (iteration, _) = self.best_validation()?;
+        let best = self.best.clone()?;
+        if iteration == self.iteration {
+            return None;
+        }
+        self.model = Some(best);
+        Some(iteration)
     }
 
     /// Measures the model as it is now on the held-out pairs ([`eval::evaluate`]).
@@ -428,6 +484,9 @@ impl Trainer {
                 loss,
                 history: &self.history,
             });
+            if self.stopped_improving() {
+                break;
+            }
         }
         self.save_checkpoint(checkpoint_dir)
     }

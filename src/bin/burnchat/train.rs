@@ -148,6 +148,11 @@ pub struct TrainArgs {
     /// `burnchat eval`); 0: only at the end.
     #[arg(long, default_value_t = 1000)]
     eval_every: usize,
+    /// Stop once this many validations in a row found no lower validation loss than the best
+    /// before them (0: run all iterations). Either way the bundle is the model of the lowest
+    /// validation loss.
+    #[arg(long, default_value_t = 0)]
+    patience: usize,
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
 }
@@ -208,6 +213,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             seed: args.seed,
             valid_every: args.valid_every,
             eval_every: args.eval_every,
+            patience: args.patience,
             ..TrainConfig::new(model)
         };
         Trainer::new(config, dataset, device())?
@@ -269,6 +275,20 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
 
+    if trainer.stopped_improving() {
+        eprintln!(
+            "stopped at iteration {}: no lower validation loss in the last {} validations",
+            trainer.iteration, trainer.config.patience
+        );
+    }
+    let last = trainer.iteration;
+    let exported = match trainer.restore_best() {
+        Some(best) => {
+            eprintln!("exporting the model of iteration {best}, the lowest validation loss");
+            best
+        }
+        None => last,
+    };
     let metrics = trainer.evaluate(&offered_searches(), &Default::default())?;
     let table = crate::eval::metrics_table(&[("held-out pairs".into(), &metrics)]);
     eprint!("{table}");
@@ -282,18 +302,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
     std::fs::write(
         args.report.join("eval.json"),
         serde_json::to_string_pretty(&serde_json::json!({
-            "iteration": trainer.iteration,
+            "iteration": last,
+            "exported": exported,
             "final": metrics,
             "history": trainer.history.eval,
         }))?,
     )?;
     let mut report = format!(
-        "# Training report\n\niterations: {}\n\nlast validation loss: {}\n\n{table}\n| prompt | greedy | the page's search |\n|---|---|---|\n",
+        "# Training report\n\niterations: {}, the bundle's: {exported}\n\nlowest validation loss: {}\n\n{table}\n| prompt | greedy | the page's search |\n|---|---|---|\n",
         trainer.iteration,
         trainer
-            .history
-            .valid
-            .last()
+            .best_validation()
             .map_or("-".into(), |(i, v)| format!("{v:.3} at {i}"))
     );
     let searches = offered_searches();
