@@ -4,15 +4,16 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burnchat::Bundle;
 use burnchat::train::eval::{
     EvalSettings, Metrics, evaluate, evaluator, offered_searches, readable_by_all,
 };
 use burnchat::train::pairs::split_pairs;
 use burnchat::train::report::{PROMPTS, sample_replies};
+use burnchat::{Bundle, SearchOptions};
 use clap::Args;
 use serde::Serialize;
 
+use crate::search::SearchArgs;
 use crate::train::DataArgs;
 
 #[derive(Args)]
@@ -39,7 +40,11 @@ pub struct EvalArgs {
     reply_pairs: usize,
     /// Seeds which replies are Recall's distractors.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    recall_seed: u64,
+    /// Search flags, if any, add one more search to the three a bundle offers, e.g. to
+    /// compare anti-LM weights.
+    #[command(flatten)]
+    search: SearchArgs,
 }
 
 #[derive(Serialize)]
@@ -90,9 +95,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         recall_pairs: args.recall_pairs,
         candidates: args.candidates,
         reply_pairs: args.reply_pairs,
-        seed: args.seed,
+        seed: args.recall_seed,
     };
-    let searches = offered_searches();
+    let mut searches = offered_searches();
+    let extra = args.search.options();
+    if extra != SearchOptions::default() {
+        bots[0].search(&extra)?;
+        searches.push(("the given search".into(), extra));
+    }
     let mut models = Vec::new();
     for (dir, bot) in args.weights.iter().zip(&bots) {
         let metrics = evaluate(bot, &pairs, &searches, &settings)
