@@ -32,7 +32,7 @@ pub struct EvalSettings {
     /// Pairs ranked for Recall@1 (the first ones), each against `candidates - 1` others.
     pub recall_pairs: usize,
     pub candidates: usize,
-    /// Messages answered under each search for distinct-n (the first pairs' messages).
+    /// Messages answered under each search for distinct-n: the first distinct ones.
     pub reply_pairs: usize,
     /// Seeds which replies are drawn as Recall's distractors.
     pub seed: u64,
@@ -156,9 +156,13 @@ pub fn evaluate(
     let loss = nll.iter().map(|(s, _)| s).sum::<f64>() / tokens.max(1) as f64;
     let recall_pairs = &pairs[..settings.recall_pairs.min(pairs.len())];
     let recall_at_1 = recall_at_1(bot, recall_pairs, settings.candidates, settings.seed);
-    let messages: Vec<&str> = pairs[..settings.reply_pairs.min(pairs.len())]
+    // Distinct messages: the same message twice would count its reply twice.
+    let mut seen = HashSet::new();
+    let messages: Vec<&str> = pairs
         .iter()
         .map(|(a, _)| a.as_str())
+        .filter(|a| seen.insert(*a))
+        .take(settings.reply_pairs)
         .collect();
     let searches = searches
         .iter()

@@ -127,8 +127,10 @@ pub struct TrainArgs {
     dropout: f64,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    #[arg(long, default_value_t = 1e-4)]
-    learning_rate: f64,
+    /// Adam's learning rate for the embedding and encoder (1e-4, the tutorial's); with
+    /// --resume, given, it replaces the checkpoint's for the iterations to come (a decay).
+    #[arg(long)]
+    learning_rate: Option<f64>,
     #[arg(long, default_value_t = 5.0)]
     decoder_learning_ratio: f64,
     #[arg(long, default_value_t = 50.0)]
@@ -188,8 +190,18 @@ pub fn train(args: TrainArgs) -> Result<()> {
         dataset.trimmed
     );
     let mut trainer = if args.resume {
-        Trainer::resume(&args.checkpoint, dataset, Some(args.iterations), device())
-            .with_context(|| format!("resuming from {}", args.checkpoint.display()))?
+        let mut trainer =
+            Trainer::resume(&args.checkpoint, dataset, Some(args.iterations), device())
+                .with_context(|| format!("resuming from {}", args.checkpoint.display()))?;
+        if let Some(lr) = args.learning_rate {
+            eprintln!(
+                "learning rate {} from iteration {} on (was {})",
+                lr, trainer.iteration, trainer.config.learning_rate
+            );
+            trainer.config.learning_rate = lr;
+            trainer.config.check()?;
+        }
+        trainer
     } else {
         let model = ModelConfig {
             encoder_n_layers: args.encoder_n_layers,
@@ -206,7 +218,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let config = TrainConfig {
             batch_size: args.batch_size,
             iterations: args.iterations,
-            learning_rate: args.learning_rate,
+            learning_rate: args.learning_rate.unwrap_or(1e-4),
             decoder_learning_ratio: args.decoder_learning_ratio,
             clip: args.clip,
             teacher_forcing_ratio: args.teacher_forcing_ratio,
