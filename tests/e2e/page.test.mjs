@@ -112,16 +112,18 @@ test("replies read as text, search settings persist, and the attention view open
   assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "beam");
   const hello = pageDefault.replies.find((r) => r.input === "hello");
   await ask(page, "hello");
-  assert.equal(await lastBotWords(page), "Hello!", `PyTorch's words: ${hello.reply}`);
+  assert.equal(hello.reply, "greetings !");
+  assert.equal(await lastBotWords(page), "Greetings!", `PyTorch's words: ${hello.reply}`);
 
-  // "what's up?" greedily is "i m doing well" for PyTorch: the page writes it as a person would.
+  // "how are you?" greedily is "i m doing well ." for PyTorch: the page writes it as a person
+  // would.
   await page.locator("#settings summary").click();
   await page.locator("#search-form select[name=search]").selectOption("greedy");
   await page.screenshot({ path: join(artifacts, "settings.png") });
-  await ask(page, "what's up?");
-  const whatsUp = goldenGreedy.find((r) => r.input === "what's up?");
-  assert.equal(whatsUp.reply, "i m doing well");
-  assert.equal(await lastBotWords(page), "I'm doing well");
+  await ask(page, "how are you?");
+  const howAreYou = goldenGreedy.find((r) => r.input === "how are you?");
+  assert.equal(howAreYou.reply, "i m doing well .");
+  assert.equal(await lastBotWords(page), "I'm doing well.");
 
   // The attention view: a row per reply token, a column per input token, rows summing to 1.
   const bot = page.locator("#log li.bot").last();
