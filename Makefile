@@ -103,7 +103,8 @@ CORPUS := corpus/chitchat_dataset/dataset.json
 CHATTERBOT := corpus/chatterbot_corpus/data/english
 TRAIN_CORPORA := $(CORPUS) chatterbot:$(CHATTERBOT)@10
 TRAIN_FLAGS := --hidden-size 256 --encoder-n-layers 2 --decoder-n-layers 2 --attn-model dot \
-	--min-count 7 --max-length 10 --seed 0 --iterations $(or $(ITERATIONS),6000) --dtype f16
+	--min-count 7 --max-length 10 --seed 0 --learning-rate 2e-4 --dropout 0.3 \
+	--iterations $(or $(ITERATIONS),5447) --dtype f16
 
 $(CORPUS):
 	mkdir -p corpus
