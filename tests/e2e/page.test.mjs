@@ -131,13 +131,13 @@ test("replies read as text, search settings persist, and the attention view open
   const table = bot.locator("table");
   await table.waitFor();
   const header = await table.locator("tr").first().locator("th").allInnerTexts();
-  assert.deepEqual(header.slice(1), ["what", "s", "up", "?", "EOS"]);
+  assert.deepEqual(header.slice(1), ["how", "are", "you", "?", "EOS"]);
   const rows = await table.locator("tr").evaluateAll((trs) =>
     trs.slice(1).map((tr) => ({
       word: tr.querySelector("th").textContent,
       weights: [...tr.querySelectorAll("td")].map((td) => Number(td.textContent)),
     })));
-  assert.deepEqual(rows.map((r) => r.word), ["i", "m", "doing", "well", "EOS"]);
+  assert.deepEqual(rows.map((r) => r.word), ["i", "m", "doing", "well", ".", "EOS"]);
   for (const row of rows) {
     const sum = row.weights.reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(sum - 1) < 0.03, `${row.word}: ${row.weights} sum to ${sum}`);
