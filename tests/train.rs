@@ -351,7 +351,8 @@ fn weights_oversample_a_corpus_and_its_words() {
     assert!(alone.valid.iter().all(|pair| both.valid.contains(pair)));
 
     // Drawn pairs: 100 of weight 1 against 11 of weight 10, so about half are the small
-    // corpus's; with equal weights about 11 in 111.
+    // corpus's; with equal weights about 11 in 111. Making a trainer seeds the RNG.
+    let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let share = |data: Dataset| {
         let trainer = Trainer::new(tiny_config(1), data, device()).unwrap();
         let drawn: Vec<&(String, String)> = (0..200).flat_map(|i| trainer.draw(i).0).collect();
@@ -394,6 +395,7 @@ fn named_conversations() -> Vec<Vec<String>> {
 
 #[test]
 fn patience_counts_validations_without_a_new_best() {
+    let _turn = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let config = TrainConfig {
         patience: 2,
         ..tiny_config(10)
