@@ -209,6 +209,20 @@ impl Bundle {
     /// Loads a bundle from the bytes of its three files (the browser's way).
     pub fn from_bytes(model: Vec<u8>, config: &[u8], voc: &[u8], device: &Device) -> Result<Self> {
         let config = ModelConfig::from_json(config)?;
+        // The sizes must agree with the file before anything of their size is read or made:
+        // the tensors alone take `tensor_bytes`.
+        let needed = config.tensor_bytes().unwrap_or(usize::MAX);
+        if needed > model.len() {
+            return Err(Error::bundle(
+                MODEL_FILE,
+                format!(
+                    "{} bytes, too few for the {} parameters config.json describes ({needed} bytes at {:?})",
+                    model.len(),
+                    config.parameters().unwrap_or(usize::MAX),
+                    config.dtype
+                ),
+            ));
+        }
         let voc = Voc::from_json(voc)?;
         if voc.num_words() != config.num_words {
             return Err(Error::bundle(
@@ -245,9 +259,44 @@ impl Bundle {
     }
 
     /// Writes the bundle into `dir` (created if needed), tensors stored as `config.dtype`.
+    ///
+    /// Nothing partial is left behind: the three files are written whole into a staging
+    /// directory beside `dir` and then renamed into place, so a failed or interrupted write
+    /// leaves `dir` as it was. A new `dir` appears complete in one rename; into an existing
+    /// one each file is replaced by its own rename, and other files there are kept.
     #[cfg(feature = "native")]
     pub fn save(&self, dir: &std::path::Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        use std::path::Path;
+        // `.` or `out/..` name their directory only once resolved.
+        let resolved = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let dir = resolved.as_path();
+        let name = dir
+            .file_name()
+            .ok_or_else(|| Error::io(dir)(std::io::Error::other("not a directory's name")))?
+            .to_string_lossy();
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging).map_err(Error::io(&staging))?;
+        let written = self.write_files(&staging).and_then(|()| {
+            if !dir.exists() {
+                return std::fs::rename(&staging, dir).map_err(Error::io(dir));
+            }
+            for file in [MODEL_FILE, CONFIG_FILE, VOC_FILE] {
+                let to = dir.join(file);
+                std::fs::rename(staging.join(file), &to).map_err(Error::io(&to))?;
+            }
+            Ok(())
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        written
+    }
+
+    /// Writes the three files into the existing directory `dir`.
+    #[cfg(feature = "native")]
+    fn write_files(&self, dir: &std::path::Path) -> Result<()> {
         let adapter = BurnToPyTorchAdapter.chain(FloatCastAdapter::to(dtype_of(self.config.dtype)));
         let model_path = dir.join(MODEL_FILE);
         let mut store = SafetensorsStore::from_file(&model_path)

@@ -89,6 +89,25 @@ mod default {
     }
 }
 
+/// Upper bounds on `config.json`'s sizes, checked before anything proportional to them is
+/// allocated or looped over, so that a hostile bundle is refused rather than exhausting
+/// memory or time (README, "Limits"). Each is far above any model this project trains (the
+/// tutorial's: 7,830 words, hidden 500, 2 + 2 layers, replies of 10 words).
+pub mod limits {
+    /// `num_words`: words in the vocabulary.
+    pub const NUM_WORDS: usize = 1_000_000;
+    /// `hidden_size`.
+    pub const HIDDEN_SIZE: usize = 4096;
+    /// `encoder_n_layers` and `decoder_n_layers`.
+    pub const LAYERS: usize = 16;
+    /// `max_length`: decoder steps per reply.
+    pub const MAX_LENGTH: usize = 1000;
+    /// `max_input_words`: words per message.
+    pub const MAX_INPUT_WORDS: usize = 1000;
+    /// Parameters in all (2^28, 1 GiB at f32): the model must fit in wasm32's memory.
+    pub const PARAMETERS: usize = 1 << 28;
+}
+
 impl ModelConfig {
     /// The tutorial's defaults for a vocabulary and hidden size.
     pub fn new(num_words: usize, hidden_size: usize) -> Self {
@@ -119,26 +138,43 @@ impl ModelConfig {
         serde_json::to_string_pretty(self).expect("a config always serialises")
     }
 
-    /// Refuses a configuration no model can have.
+    /// Refuses a configuration no model can have, or one beyond [`limits`].
     pub fn check(&self) -> Result<()> {
-        let fail = |m: &str| Err(Error::bundle("config.json", m));
-        if self.hidden_size == 0 {
-            return fail("hidden_size must be at least 1");
-        }
-        if self.num_words < 3 {
-            return fail("num_words must be at least 3 (PAD, SOS, EOS)");
-        }
-        if self.encoder_n_layers == 0 || self.decoder_n_layers == 0 {
-            return fail("encoder_n_layers and decoder_n_layers must be at least 1");
+        let fail = |m: String| Err(Error::bundle("config.json", m));
+        let sizes = [
+            ("num_words", self.num_words, 3, limits::NUM_WORDS),
+            ("hidden_size", self.hidden_size, 1, limits::HIDDEN_SIZE),
+            ("encoder_n_layers", self.encoder_n_layers, 1, limits::LAYERS),
+            ("decoder_n_layers", self.decoder_n_layers, 1, limits::LAYERS),
+            ("max_length", self.max_length, 1, limits::MAX_LENGTH),
+            (
+                "max_input_words",
+                self.max_input_words,
+                1,
+                limits::MAX_INPUT_WORDS,
+            ),
+        ];
+        for (name, value, min, max) in sizes {
+            if !(min..=max).contains(&value) {
+                return fail(format!(
+                    "{name} must be between {min} and {max}, not {value}"
+                ));
+            }
         }
         if self.decoder_n_layers > 2 * self.encoder_n_layers {
-            return fail("decoder_n_layers must be at most 2 * encoder_n_layers");
+            return fail("decoder_n_layers must be at most 2 * encoder_n_layers".into());
         }
-        if self.max_length == 0 || self.max_input_words == 0 {
-            return fail("max_length and max_input_words must be at least 1");
+        match self.parameters() {
+            Some(n) if n <= limits::PARAMETERS => {}
+            _ => {
+                return fail(format!(
+                    "the model would have more than {} parameters",
+                    limits::PARAMETERS
+                ));
+            }
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return fail("dropout must be in [0, 1)");
+            return fail("dropout must be in [0, 1)".into());
         }
         if let Some(search) = &self.search {
             search
@@ -146,6 +182,46 @@ impl ModelConfig {
                 .map_err(|e| Error::bundle("config.json", e))?;
         }
         Ok(())
+    }
+
+    /// The number of parameters this configuration describes (the embedding counted once,
+    /// as the bundle stores it), or `None` where the count overflows `usize` (on wasm32, 32
+    /// bits). Layer counts are taken at their value, so check [`limits::LAYERS`] first.
+    pub fn parameters(&self) -> Option<usize> {
+        let (h, words) = (self.hidden_size, self.num_words);
+        let mul = |a: usize, b: usize| a.checked_mul(b);
+        // One GRU layer and direction: weight_ih [3h, input], weight_hh [3h, h], two biases [3h].
+        let gru = |input: usize| {
+            mul(3 * h, input)?
+                .checked_add(mul(3 * h, h)?)?
+                .checked_add(6 * h)
+        };
+        let mut total = mul(words, h)?; // embedding
+        for k in 0..self.encoder_n_layers {
+            total = total.checked_add(mul(2, gru(if k == 0 { h } else { 2 * h })?)?)?;
+        }
+        for _ in 0..self.decoder_n_layers {
+            total = total.checked_add(gru(h)?)?;
+        }
+        let attention = match self.attn_model {
+            AttnMethod::Dot => 0,
+            AttnMethod::General => mul(h, h)?.checked_add(h)?,
+            AttnMethod::Concat => mul(h, 2 * h)?.checked_add(2 * h)?,
+        };
+        // concat [h, 2h] + [h], out [words, h] + [words]
+        total
+            .checked_add(attention)?
+            .checked_add(mul(h, 2 * h)?.checked_add(h)?)?
+            .checked_add(mul(words, h)?.checked_add(words)?)
+    }
+
+    /// Bytes of the tensors in `model.safetensors` at `dtype`, or `None` on overflow.
+    pub fn tensor_bytes(&self) -> Option<usize> {
+        let width = match self.dtype {
+            WeightDtype::F32 => 4,
+            WeightDtype::F16 => 2,
+        };
+        self.parameters()?.checked_mul(width)
     }
 }
 

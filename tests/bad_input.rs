@@ -150,6 +150,75 @@ fn a_bad_config_is_refused() {
     }
 }
 
+/// Sizes beyond the README's limits are refused when the bundle loads: before this check,
+/// `max_length` 10^15 let a reply run on without end and a billion layers hung the loader.
+#[test]
+fn sizes_beyond_the_limits_are_refused_before_any_work() {
+    let (model, config, voc) = good_bundle();
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    let with = |field: &str, value: u64| {
+        let mut c = config.clone();
+        c[field] = value.into();
+        serde_json::to_vec(&c).unwrap()
+    };
+    for (field, value, says) in [
+        ("max_length", 1_000_000_000_000_000, "max_length"),
+        ("max_length", 1001, "max_length"),
+        ("max_input_words", 100_000, "max_input_words"),
+        ("encoder_n_layers", 1_000_000_000, "encoder_n_layers"),
+        ("decoder_n_layers", 1_000_000_000, "decoder_n_layers"),
+        ("hidden_size", 4097, "hidden_size"),
+        ("num_words", 1_000_001, "num_words"),
+        // Within every limit, but far more parameters than the file holds.
+        ("hidden_size", 4096, "parameters"),
+    ] {
+        let err = load(model.clone(), &with(field, value), &voc).unwrap_err();
+        assert!(err.to_string().contains(says), "{field} {value}: {err}");
+    }
+    // At the limit a bundle whose file agrees still loads and answers.
+    let bot = load(model, &with("max_length", 1000), &voc).unwrap();
+    assert!(bot.reply("hello").is_ok());
+}
+
+/// The parameter count that bounds the loader's work is the one PyTorch's file holds: every
+/// tensor's elements in the safetensors header of a bundle imported from a PyTorch fixture.
+#[test]
+fn the_parameter_count_is_the_files() {
+    for name in [
+        "general_3x2_h32.tar",
+        "concat_2x2_h28.tar",
+        "dot_1x1_h16.tar",
+    ] {
+        let device = burnchat::backend::device();
+        let bundle = import_checkpoint(&fixture(name), WeightDtype::F32, &device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        bundle.save(dir.path()).unwrap();
+        let model = std::fs::read(dir.path().join(MODEL_FILE)).unwrap();
+        let n = u64::from_le_bytes(model[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&model[8..8 + n]).unwrap();
+        let elements: u64 = header
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "__metadata__")
+            .map(|(_, t)| {
+                t["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap())
+                    .product::<u64>()
+            })
+            .sum();
+        assert_eq!(
+            bundle.config.parameters(),
+            Some(elements as usize),
+            "{name}"
+        );
+        assert_eq!(model.len() - 8 - n, elements as usize * 4, "{name}");
+    }
+}
+
 #[test]
 fn bad_messages_get_typed_errors_and_the_bot_keeps_answering() {
     let (model, config, voc) = good_bundle();

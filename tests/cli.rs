@@ -232,3 +232,63 @@ fn search_flags_reach_the_reply_and_bad_ones_are_refused_up_front() {
         "{stderr}"
     );
 }
+
+/// `import` writes its bundle whole or not at all: a damaged checkpoint leaves no directory
+/// and no staging files, and an existing bundle stays as it was; a good import over an
+/// existing bundle replaces its three files and keeps the others.
+#[test]
+fn import_never_leaves_a_partial_bundle() {
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("bundle");
+    let good = std::fs::read(fixtures().join("dot_2x2_h24.tar")).unwrap();
+    let damaged = [
+        ("truncated.tar", good[..good.len() / 2].to_vec()),
+        ("not-a-checkpoint.tar", b"this is not a checkpoint".to_vec()),
+    ];
+    let entries = || {
+        let mut names: Vec<String> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let import_file = |path: &Path| {
+        burnchat()
+            .arg("import")
+            .arg(path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    for (name, bytes) in &damaged {
+        let path = parent.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let output = import_file(&path);
+        assert!(!output.status.success(), "{name}");
+        assert!(!output.stderr.is_empty(), "{name}");
+    }
+    assert_eq!(entries(), ["not-a-checkpoint.tar", "truncated.tar"]);
+
+    import("concat_3x2_h12", &[], &out);
+    std::fs::write(out.join("notes.txt"), "kept").unwrap();
+    for (name, _) in &damaged {
+        assert!(!import_file(&parent.path().join(name)).status.success());
+    }
+    assert_tokens(
+        &out,
+        expected("concat_3x2_h12")["replies"].as_array().unwrap(),
+    );
+
+    import("dot_2x2_h24", &[], &out);
+    assert_tokens(&out, expected("dot_2x2_h24")["replies"].as_array().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "kept"
+    );
+    assert_eq!(
+        entries(),
+        ["bundle", "not-a-checkpoint.tar", "truncated.tar"]
+    );
+}

@@ -95,7 +95,7 @@ fn searches_choose_pytorchs_tokens_with_its_score_and_attention() {
     for name in FIXTURES {
         let fixture: SearchFixture = read(&format!("{name}.search.json"));
         let (bot, _dir) = bot(&fixture.checkpoint);
-        assert_eq!(fixture.searches.len(), 9);
+        assert_eq!(fixture.searches.len(), 11);
         for case in &fixture.searches {
             for want in &case.replies {
                 let what = format!("{name} {:?} {:?}", case.options, want.input);
@@ -248,6 +248,20 @@ fn unusable_options_are_refused_with_a_reason() {
                 ..options(Strategy::Beam)
             },
             "anti-LM",
+        ),
+        (
+            SearchOptions {
+                samples: Some(0),
+                ..options(Strategy::Sample)
+            },
+            "samples",
+        ),
+        (
+            SearchOptions {
+                samples: Some(65),
+                ..options(Strategy::Sample)
+            },
+            "samples",
         ),
     ];
     for (o, says) in cases {

@@ -13,6 +13,7 @@ export const DEFAULTS = {
   temperature: 1,
   topK: 0,
   topP: 0.9,
+  samples: 1,
   noRepeatNgram: 2,
   minLength: 2,
 };
@@ -21,7 +22,7 @@ export const DEFAULTS = {
 const FIELDS = {
   greedy: [], // the tutorial's search, exactly
   beam: ["beamWidth", "lengthPenalty", "antiLm", "noRepeatNgram", "minLength"],
-  sample: ["temperature", "topK", "topP", "noRepeatNgram", "minLength"],
+  sample: ["temperature", "topK", "topP", "samples", "antiLm", "noRepeatNgram", "minLength"],
 };
 
 function stored() {

@@ -1,6 +1,7 @@
 //! Decoding: how a reply is chosen from the decoder's step-by-step distributions. One file per
-//! strategy: [`greedy`] (the tutorial's `GreedySearchDecoder`), [`beam`] (with reranking
-//! against the model's own prior in [`rerank`]) and [`sample`].
+//! strategy: [`greedy`] (the tutorial's `GreedySearchDecoder`), [`beam`] and [`sample`]; beam
+//! search's finished replies and several sampled ones are ranked against the model's own
+//! prior in [`rerank`].
 //!
 //! Every strategy runs the decoder through [`Decoding::step`], which hands back each row's
 //! logits and attention weights on the host, and applies the same constraints
@@ -56,6 +57,8 @@ pub struct SearchOptions {
     pub seed: Option<u64>,
     #[serde(alias = "antiLm", skip_serializing_if = "Option::is_none")]
     pub anti_lm: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
 }
 
 impl SearchOptions {
@@ -72,6 +75,7 @@ impl SearchOptions {
             top_p: self.top_p.or(fallback.top_p),
             seed: self.seed.or(fallback.seed),
             anti_lm: self.anti_lm.or(fallback.anti_lm),
+            samples: self.samples.or(fallback.samples),
         }
     }
 
@@ -89,6 +93,7 @@ impl SearchOptions {
             top_p: self.top_p.unwrap_or(d.top_p),
             seed: self.seed.unwrap_or(d.seed),
             anti_lm: self.anti_lm.unwrap_or(d.anti_lm),
+            samples: self.samples.unwrap_or(d.samples),
         };
         search.check(max_length)?;
         Ok(search)
@@ -97,6 +102,7 @@ impl SearchOptions {
 
 /// Limits on the options, so that a reply's work stays bounded.
 pub const MAX_BEAM_WIDTH: usize = 64;
+pub const MAX_SAMPLES: usize = 64;
 
 /// Decoding settings, all resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,10 +130,13 @@ pub struct Search {
     /// Sampling: the random generator's seed; the same seed gives the same reply, natively
     /// and in wasm; default 0.
     pub seed: u64,
-    /// Beam search: λ in `log p(T|S) − λ·log p(T|∅)`, which reranks the finished replies
-    /// against the same model's reply to an empty message, preferring specific replies
-    /// over stock ones ([`rerank`]); default 0 (off).
+    /// Beam search and sampling: λ in `log p(T|S) − λ·log p(T|∅)`, which reranks the
+    /// finished or drawn replies against the same model's reply to an empty message,
+    /// preferring specific replies over stock ones ([`rerank`]); default 0 (off).
     pub anti_lm: f32,
+    /// Sampling: replies drawn (in one batch), of which the best by [`rerank`] is kept
+    /// (sample-and-rank, Adiwardana et al. 2020); default 1.
+    pub samples: usize,
 }
 
 impl Default for Search {
@@ -143,6 +152,7 @@ impl Default for Search {
             top_p: 1.0,
             seed: 0,
             anti_lm: 0.0,
+            samples: 1,
         }
     }
 }
@@ -154,6 +164,12 @@ impl Search {
             return fail(format!(
                 "beam width must be between 1 and {MAX_BEAM_WIDTH}, not {}",
                 self.beam_width
+            ));
+        }
+        if !(1..=MAX_SAMPLES).contains(&self.samples) {
+            return fail(format!(
+                "samples must be between 1 and {MAX_SAMPLES}, not {}",
+                self.samples
             ));
         }
         if !self.length_penalty.is_finite() {
@@ -206,7 +222,7 @@ pub struct Decoded {
     /// One row per token, one column per input token.
     pub attention: Vec<Vec<f32>>,
     /// `log p(T|∅)`: the tokens' log-likelihood after an empty message, which beam search
-    /// sums alongside when it reranks ([`rerank`]); 0 otherwise.
+    /// and sampling sum alongside when they rerank ([`rerank`]); 0 otherwise.
     pub prior: f32,
 }
 
@@ -216,7 +232,7 @@ impl Decoded {
         self.log_probs.iter().sum()
     }
 
-    /// What beam search ranks finished replies by: `(score − λ·prior) / length^A`, length
+    /// What beam search ranks finished replies, and sampling its drawn ones, by: `(score − λ·prior) / length^A`, length
     /// counting EOS ([`rerank`]); with λ = 0 the length-normalised score.
     pub fn reranked_score(&self, anti_lm: f32, length_penalty: f32) -> f32 {
         let len = self.tokens.len().max(1) as f32;
@@ -249,18 +265,24 @@ pub fn decode(
     device: &Device,
 ) -> Decoded {
     let decoding = Decoding::new(model, input_ids, device);
+    // The same model after an empty message (the encoder sees only EOS): the prior that
+    // reranking subtracts.
+    let prior = || (search.anti_lm > 0.0).then(|| Decoding::new(model, &[EOS_TOKEN], device));
     match search.strategy {
         Strategy::Greedy => greedy::greedy(&decoding, search, max_length),
-        Strategy::Beam => {
-            // The same model after an empty message (the encoder sees only EOS): the prior
-            // that reranking subtracts.
-            let prior = (search.anti_lm > 0.0).then(|| Decoding::new(model, &[EOS_TOKEN], device));
-            rerank::best(
-                beam::beam(&decoding, prior.as_ref(), search, max_length),
+        Strategy::Beam => rerank::best(
+            beam::beam(&decoding, prior().as_ref(), search, max_length),
+            search,
+        ),
+        Strategy::Sample => rerank::best(
+            sample::sample(
+                &decoding,
+                prior().filter(|_| search.samples > 1).as_ref(),
                 search,
-            )
-        }
-        Strategy::Sample => sample::sample(&decoding, search, max_length),
+                max_length,
+            ),
+            search,
+        ),
     }
 }
 

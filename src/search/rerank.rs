@@ -1,4 +1,5 @@
-//! Choosing among beam search's finished replies, optionally against the model's own prior.
+//! Choosing among beam search's finished replies, or several sampled ones, optionally against
+//! the model's own prior.
 //!
 //! Maximum-likelihood chatbots favour stock replies ("i don t know .") because they are
 //! likely after any message. Li et al. 2016 ("A Diversity-Promoting Objective Function for
@@ -13,7 +14,7 @@
 use super::{Decoded, Search};
 
 /// The best of `finished` by [`Decoded::reranked_score`] (`λ = search.anti_lm`, the prior
-/// summed by beam search in [`Decoded::prior`]); the first on ties. `finished` is never
+/// summed by the search in [`Decoded::prior`]); the first on ties. `finished` is never
 /// empty.
 pub fn best(finished: Vec<Decoded>, search: &Search) -> Decoded {
     let rank = |d: &Decoded| d.reranked_score(search.anti_lm, search.length_penalty);

@@ -1,32 +1,82 @@
 //! Sampling: each word drawn from the decoder's distribution, sharpened or flattened by the
 //! temperature and cut to the top-k words or the top-p nucleus (Holtzman et al. 2020).
+//! Several replies drawn at once and the best kept by [`super::rerank`] is Meena's
+//! sample-and-rank (Adiwardana et al. 2020).
+
+use burn::prelude::*;
 
 use super::{Decoded, Decoding, Search, argmax, log_sum_exp};
 use crate::voc::EOS_TOKEN;
 
-/// A reply drawn word by word from `search.seed`: the same seed gives the same reply on
-/// every platform (the generator is [`SplitMix64`], the draw [`draw`]).
-pub fn sample(decoding: &Decoding, search: &Search, max_length: usize) -> Decoded {
+/// `search.samples` replies drawn word by word from `search.seed`, in one batch: the same
+/// seed gives the same replies on every platform (the generator is [`SplitMix64`], the draw
+/// [`draw`]). At each step the replies still running draw in order, so a single sample
+/// draws exactly as it would alone.
+///
+/// With `prior` (the same model after an empty message), every reply also runs through it
+/// and sums its log-likelihood there ([`Decoded::prior`]) for reranking, as in beam search.
+pub fn sample(
+    decoding: &Decoding,
+    prior: Option<&Decoding>,
+    search: &Search,
+    max_length: usize,
+) -> Vec<Decoded> {
     let mut rng = SplitMix64::new(search.seed);
-    let (mut last, mut hidden) = decoding.start();
-    let mut decoded = Decoded::default();
+    let words = decoding.num_words();
+    let n = search.samples.max(1);
+    let (first, start) = decoding.start();
+    // [decoder_n_layers, n, hidden]
+    let mut hidden = match n {
+        1 => start,
+        _ => start.repeat_dim(1, n),
+    };
+    let mut prior_hidden = prior.map(|p| match n {
+        1 => p.initial_hidden(),
+        _ => p.initial_hidden().repeat_dim(1, n),
+    });
+    let mut last = vec![first[0]; n];
+    let mut replies = vec![Decoded::default(); n];
+    // The replies still drawing, in order.
+    let mut running: Vec<usize> = (0..n).collect();
     for _ in 0..max_length {
+        let rows = running.len();
         let step = decoding.step(&last, hidden);
-        hidden = step.hidden;
-        let token = draw(
-            &step.logits,
-            &search.banned(&decoded.tokens),
-            search,
-            &mut rng,
-        ) as u32;
-        let log_prob = step.logits[token as usize] - log_sum_exp(&step.logits);
-        decoded.push(token, log_prob, &step.attention);
-        if token == EOS_TOKEN {
+        let prior_step = prior.zip(prior_hidden).map(|(p, h)| p.step(&last, h));
+        let seq = step.attention.len() / rows;
+        let mut kept = Vec::with_capacity(rows);
+        for (r, &i) in running.iter().enumerate() {
+            let logits = &step.logits[r * words..(r + 1) * words];
+            let reply = &mut replies[i];
+            let token = draw(logits, &search.banned(&reply.tokens), search, &mut rng) as u32;
+            let log_prob = logits[token as usize] - log_sum_exp(logits);
+            reply.push(token, log_prob, &step.attention[r * seq..(r + 1) * seq]);
+            if let Some(p) = &prior_step {
+                let prior_logits = &p.logits[r * words..(r + 1) * words];
+                reply.prior += prior_logits[token as usize] - log_sum_exp(prior_logits);
+            }
+            if token != EOS_TOKEN {
+                kept.push(r);
+            }
+        }
+        if kept.is_empty() {
             break;
         }
-        last = vec![token];
+        last = kept
+            .iter()
+            .map(|&r| *replies[running[r]].tokens.last().unwrap_or(&EOS_TOKEN))
+            .collect();
+        running = kept.iter().map(|&r| running[r]).collect();
+        hidden = step.hidden;
+        prior_hidden = prior_step.map(|p| p.hidden);
+        if kept.len() < rows {
+            let device = hidden.device();
+            let rows: Vec<i64> = kept.iter().map(|&r| r as i64).collect();
+            let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [kept.len()]), &device);
+            prior_hidden = prior_hidden.map(|h| h.select(1, rows.clone()));
+            hidden = hidden.select(1, rows); // [decoder_n_layers, kept, hidden]
+        }
     }
-    decoded
+    replies
 }
 
 /// Draws one token from `softmax(logits / T)`, banned tokens left out. With top-k or top-p

@@ -59,7 +59,8 @@ struct Report {
 struct Model {
     weights: PathBuf,
     metrics: Metrics,
-    /// The replies to `PROMPTS` under the page's search, as a person writes them.
+    /// The replies to `PROMPTS` under the given search, else the page's, as a person writes
+    /// them.
     samples: Vec<(String, String)>,
 }
 
@@ -97,17 +98,21 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         reply_pairs: args.reply_pairs,
         seed: args.recall_seed,
     };
+    // The samples are shown under the given search, else under the page's (the second).
     let mut searches = offered_searches();
+    let mut shown = 1;
     let extra = args.search.options();
     if extra != SearchOptions::default() {
         bots[0].search(&extra)?;
         searches.push(("the given search".into(), extra));
+        shown = searches.len() - 1;
     }
+    let shown = &searches[shown];
     let mut models = Vec::new();
     for (dir, bot) in args.weights.iter().zip(&bots) {
         let metrics = evaluate(bot, &pairs, &searches, &settings)
             .with_context(|| format!("evaluating {}", dir.display()))?;
-        let replies = sample_replies(bot, &PROMPTS, &searches[1].1);
+        let replies = sample_replies(bot, &PROMPTS, &shown.1);
         models.push(Model {
             weights: dir.clone(),
             metrics,
@@ -135,7 +140,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
         print!(
             "\nReplies under {}:\n\n{}",
-            searches[1].0,
+            shown.0,
             table_header("message", &names)
         );
         for (i, prompt) in PROMPTS.iter().enumerate() {

@@ -34,10 +34,14 @@ pub struct SearchArgs {
     /// for each message in `chat`, 0 elsewhere).
     #[arg(long)]
     seed: Option<u64>,
-    /// Beam search: rerank the finished replies by log p(T|S) − λ·log p(T|empty message),
-    /// preferring specific replies over stock ones (0: off, the default).
+    /// Beam search and sampling: rerank the finished replies by log p(T|S) − λ·log p(T|empty
+    /// message), preferring specific replies over stock ones (0: off, the default).
     #[arg(long)]
     anti_lm: Option<f32>,
+    /// Sampling: draw N replies and keep the best by the reranked score (1, the default:
+    /// the one drawn).
+    #[arg(long)]
+    samples: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -64,6 +68,7 @@ impl SearchArgs {
             top_p: self.top_p,
             seed: self.seed,
             anti_lm: self.anti_lm,
+            samples: self.samples,
         }
     }
 }
