@@ -12,7 +12,7 @@ WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train eval apt-update \
+.PHONY: fuzz test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train eval apt-update \
 	bench bench-browser bench-torch
 
 test: test-native test-wasm test-e2e
@@ -22,6 +22,14 @@ test: test-native test-wasm test-e2e
 # the tests run on flex, which wins when both are on.
 test-native:
 	cargo test --locked --features train,ndarray
+
+# The property tests of tests/fuzz.rs at 10,000 cases each (`make test` runs 500); another
+# seed: `make fuzz FUZZ_SEED=7`.
+FUZZ_CASES ?= 10000
+FUZZ_SEED ?= 0
+fuzz:
+	BURNCHAT_FUZZ_CASES=$(FUZZ_CASES) BURNCHAT_FUZZ_SEED=$(FUZZ_SEED) \
+		cargo test --locked --features train,ndarray --test fuzz -- --nocapture
 
 # --- tools, each installed only when missing --------------------------------------------
 apt-update:

@@ -1,6 +1,6 @@
 //! The wasm module in a real browser (`wasm-pack test --headless --chrome`): the bundled
 //! model loaded from bytes answers tests/golden/replies.json as PyTorch does (tests/golden.rs
-//! checks the native side against the same file), and bad input gives an
+//! checks the native side against the same file), and bad input and hostile bundles give an
 //! answer or an `Error`, never a panic, after which the module keeps answering.
 #![cfg(target_arch = "wasm32")]
 
@@ -98,6 +98,97 @@ fn a_bad_bundle_is_an_error() {
     assert!(truncated.is_err());
     assert!(Chatbot::new(MODEL.to_vec(), b"{}", VOC).is_err());
     assert!(Chatbot::new(MODEL.to_vec(), CONFIG, b"[]").is_err());
+}
+
+/// Hostile bundles, as tests/fuzz.rs makes natively, against `new Chatbot(...)`: sizes beyond
+/// the README's limits, rewritten safetensors header fields, flipped header bytes and
+/// truncations, drawn from a fixed seed. Each ends in an `Error` or a bot that answers; none
+/// traps the module, which answers with the good bundle afterwards.
+#[wasm_bindgen_test]
+fn hostile_bundles_are_refused_or_answer() {
+    use burnchat::search::sample::SplitMix64;
+    use serde_json::{Value, json};
+    let config: Value = serde_json::from_slice(CONFIG).unwrap();
+    let n = u64::from_le_bytes(MODEL[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(&MODEL[8..8 + n]).unwrap();
+    let names: Vec<&String> = header.keys().filter(|k| *k != "__metadata__").collect();
+    let with_header = |header: &serde_json::Map<String, Value>| {
+        let text = serde_json::to_vec(header).unwrap();
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&text);
+        out.extend_from_slice(&MODEL[8 + n..]);
+        out
+    };
+    let try_bundle = |model: Vec<u8>, config: &[u8], what: &str| {
+        if let Ok(bot) = Chatbot::new(model, config, VOC) {
+            if let Err(e) = bot.reply("how are you?", JsValue::UNDEFINED) {
+                assert!(!error_message(e.into()).is_empty(), "{what}");
+            }
+        }
+    };
+    let huge = [
+        0u64,
+        1,
+        1001,
+        4097,
+        1 << 31,
+        1 << 32,
+        1_000_000_000_000_000,
+        u64::MAX,
+    ];
+    let mut rng = SplitMix64::new(0);
+    let mut pick = |n: usize| (rng.next_u64() % n as u64) as usize;
+    for field in [
+        "num_words",
+        "hidden_size",
+        "encoder_n_layers",
+        "decoder_n_layers",
+        "max_length",
+        "max_input_words",
+    ] {
+        for value in huge {
+            let mut c = config.clone();
+            c[field] = value.into();
+            let c = serde_json::to_vec(&c).unwrap();
+            let what = format!("{field} {value}");
+            let err = Chatbot::new(MODEL.to_vec(), &c, VOC).err();
+            // Only the model's own value loads; every other is refused.
+            assert_eq!(err.is_none(), config[field] == value, "{what}");
+        }
+    }
+    for case in 0..40 {
+        let mut h = header.clone();
+        let name = names[pick(names.len())];
+        let value = huge[pick(huge.len())];
+        let what = format!("case {case}: {name}");
+        match case % 4 {
+            0 => h[name]["shape"] = json!([value, pick(64)]),
+            1 => h[name]["data_offsets"] = json!([pick(1 << 20), value]),
+            2 => h[name]["dtype"] = json!(["F32", "BF16", "I64", "U8", "BOOL", "X"][pick(6)]),
+            _ => {
+                h.remove(name);
+            }
+        }
+        try_bundle(with_header(&h), CONFIG, &what);
+        let mut flipped = MODEL.to_vec();
+        for _ in 0..4 {
+            let at = pick(8 + n);
+            flipped[at] ^= pick(256) as u8 | 1;
+        }
+        try_bundle(flipped, CONFIG, &format!("{what}, flipped header"));
+        try_bundle(
+            MODEL[..pick(MODEL.len())].to_vec(),
+            CONFIG,
+            &format!("{what}, cut"),
+        );
+    }
+    let bot = Chatbot::new(MODEL.to_vec(), CONFIG, VOC).unwrap();
+    assert!(
+        !answer(bot.reply("hello", JsValue::UNDEFINED).unwrap())
+            .said
+            .tokens
+            .is_empty()
+    );
 }
 
 /// The options as a page passes them: a plain object with camelCase names.

@@ -1,5 +1,5 @@
 // The page: draws the conversation and talks to the worker, which holds the model.
-// Messages from the worker: progress, ready, reply, error.
+// Messages from the worker: progress, ready, reply, error, crashed.
 import { attentionView } from "./attention.js";
 import { searchSettings } from "./settings.js";
 
@@ -50,8 +50,45 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline cache:", e));
 }
 
-const worker = new Worker("worker.js", { type: "module" });
-worker.onmessage = ({ data }) => {
+// The worker holds the model. If it dies (a trap in the module, out of memory), the page
+// says so, starts another from the same files (the browser's and the service worker's
+// caches have them) and keeps the conversation; the message that was being answered is
+// not sent again, in case it is what killed the worker.
+let worker;
+let restarts = 0;
+
+function startWorker() {
+  worker = new Worker("worker.js", { type: "module" });
+  worker.onmessage = ({ data }) => onWorkerMessage(data);
+  // An error the worker did not catch: it may be alive, but its module is not to be trusted.
+  worker.onerror = (event) => {
+    event.preventDefault();
+    restart(event.message || "the worker failed");
+  };
+}
+
+// Restarts in a row without an answer before the page gives up (a worker that dies while
+// loading would otherwise be restarted for ever).
+const MAX_RESTARTS = 3;
+let failuresInARow = 0;
+
+function restart(reason) {
+  worker.terminate();
+  failuresInARow += 1;
+  if (failuresInARow > MAX_RESTARTS) {
+    setBusy(true);
+    bubble("notice", `The bot stopped working (${reason}) and did not recover. Reload the page to try again.`);
+    return;
+  }
+  restarts += 1;
+  document.body.dataset.ready = "false";
+  document.body.dataset.restarts = String(restarts);
+  setBusy(true);
+  bubble("notice", `The bot stopped working (${reason}). Restarting it; your conversation is kept.`);
+  startWorker();
+}
+
+function onWorkerMessage(data) {
   switch (data.type) {
     case "progress": {
       const percent = data.total ? Math.round((100 * data.loaded) / data.total) : 0;
@@ -64,7 +101,7 @@ worker.onmessage = ({ data }) => {
       console.debug("burnchat worker, ms since it started:", JSON.stringify(data.timings));
       loading.hidden = true;
       document.body.dataset.ready = "true";
-      bubble("bot", "Hello! Ask me anything.");
+      bubble("bot", restarts ? "I'm back. Please send that again." : "Hello! Ask me anything.");
       setBusy(false);
       break;
     case "reply": {
@@ -76,11 +113,16 @@ worker.onmessage = ({ data }) => {
         bubble("notice", `I don't know the words ${quoted(reply.unknown)} yet.`);
       }
       bubble("bot", reply.text || "…", `${reply.ms.toFixed(0)} ms`, attentionView(reply));
+      failuresInARow = 0;
       setBusy(false);
       break;
     }
+    case "crashed":
+      restart(data.message);
+      break;
     case "error":
       if (data.fatal) {
+        loading.hidden = false;
         document.getElementById("progress-label").textContent = "The model could not load:";
         progressText.textContent = data.message;
       } else {
@@ -89,7 +131,9 @@ worker.onmessage = ({ data }) => {
       }
       break;
   }
-};
+}
+
+startWorker();
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();

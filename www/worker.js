@@ -49,10 +49,13 @@ const ready = (async () => {
   load(model, config, voc);
   timings.loaded = since();
   postMessage({ type: "ready", timings });
-})().catch((e) => {
-  postMessage({ type: "error", fatal: true, message: String(e.message || e) });
-  throw e;
-});
+})().then(
+  () => true,
+  (e) => {
+    postMessage({ type: "error", fatal: true, message: String(e.message || e) });
+    return false;
+  },
+);
 
 // "ask" is the page's; "bench" is tests/e2e/bench.mjs's (the benchmark, run by hand).
 const handlers = {
@@ -62,11 +65,17 @@ const handlers = {
 
 onmessage = async ({ data }) => {
   const handle = handlers[data.type];
-  if (!handle) return;
-  await ready;
+  if (!handle || !(await ready)) return;
   try {
     postMessage(handle(data));
   } catch (e) {
-    postMessage({ type: "error", message: String(e.message || e) });
+    // A trap (a Rust panic, out of memory) leaves the module unusable: the page starts a new
+    // worker. Anything else is a typed error from the library, for the conversation.
+    if (e instanceof WebAssembly.RuntimeError || e instanceof RangeError) {
+      postMessage({ type: "crashed", message: String(e.message || e) });
+      close();
+    } else {
+      postMessage({ type: "error", message: String(e.message || e) });
+    }
   }
 };

@@ -170,3 +170,35 @@ test("replies read as text, search settings persist, and the attention view open
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("the page recovers when its worker dies, and keeps the conversation", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 740 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready=true]");
+  await ask(page, "hello");
+  const before = await page.locator("#log li").allInnerTexts();
+
+  // Kill the worker as a trap would: an error it does not catch.
+  const worker = page.workers().find((w) => w.url().endsWith("/worker.js"));
+  assert.ok(worker, `workers: ${page.workers().map((w) => w.url())}`);
+  await worker.evaluate(() => {
+    setTimeout(() => {
+      throw new WebAssembly.RuntimeError("unreachable");
+    });
+  });
+  await page.waitForSelector("body[data-restarts='1'][data-ready=true]");
+  const notice = await page.locator("#log li.notice").last().innerText();
+  assert.match(notice, /stopped working .*unreachable.*conversation is kept/);
+  const after = await page.locator("#log li").allInnerTexts();
+  assert.deepEqual(after.slice(0, before.length), before);
+
+  // The new worker answers the next message.
+  const reply = await ask(page, "how are you?");
+  assert.ok(reply.length > 0 && reply !== "…", `reply: ${reply}`);
+  await page.screenshot({ path: join(artifacts, "recovered.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
