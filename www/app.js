@@ -56,6 +56,9 @@ if ("serviceWorker" in navigator) {
 // not sent again, in case it is what killed the worker.
 let worker;
 let restarts = 0;
+// A message sent and not yet answered, and whether the last restart lost one.
+let pending = false;
+let lost = false;
 
 function startWorker() {
   worker = new Worker("worker.js", { type: "module" });
@@ -81,6 +84,8 @@ function restart(reason) {
     return;
   }
   restarts += 1;
+  lost = pending;
+  pending = false;
   document.body.dataset.ready = "false";
   document.body.dataset.restarts = String(restarts);
   setBusy(true);
@@ -101,7 +106,7 @@ function onWorkerMessage(data) {
       console.debug("burnchat worker, ms since it started:", JSON.stringify(data.timings));
       loading.hidden = true;
       document.body.dataset.ready = "true";
-      bubble("bot", restarts ? "I'm back. Please send that again." : "Hello! Ask me anything.");
+      bubble("bot", !restarts ? "Hello! Ask me anything." : lost ? "I'm back. Please send that again." : "I'm back.");
       setBusy(false);
       break;
     case "reply": {
@@ -114,6 +119,7 @@ function onWorkerMessage(data) {
       }
       bubble("bot", reply.text || "…", `${reply.ms.toFixed(0)} ms`, attentionView(reply));
       failuresInARow = 0;
+      pending = false;
       setBusy(false);
       break;
     }
@@ -127,6 +133,7 @@ function onWorkerMessage(data) {
         progressText.textContent = data.message;
       } else {
         bubble("notice", data.message);
+        pending = false;
         setBusy(false);
       }
       break;
@@ -142,5 +149,6 @@ form.addEventListener("submit", (event) => {
   bubble("me", text);
   input.value = "";
   setBusy(true);
+  pending = true;
   worker.postMessage({ type: "ask", text, options: settings.options() });
 });

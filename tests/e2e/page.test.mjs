@@ -194,6 +194,8 @@ test("the page recovers when its worker dies, and keeps the conversation", async
   assert.match(notice, /stopped working .*unreachable.*conversation is kept/);
   const after = await page.locator("#log li").allInnerTexts();
   assert.deepEqual(after.slice(0, before.length), before);
+  // Nothing was being answered, so nothing is asked again.
+  assert.equal(await lastBotWords(page), "I'm back.");
 
   // The new worker answers the next message.
   const reply = await ask(page, "how are you?");
