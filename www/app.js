@@ -32,6 +32,48 @@ function bubble(kind, text, detail, extra) {
   return li;
 }
 
+// The conversation, kept in this browser's localStorage so that it is there after a reload
+// or offline (never sent anywhere): your messages, the bot's replies (with what the
+// attention view needs) and unknown-word notices; the newest MAX_KEPT of them.
+const KEPT = "burnchat.conversation";
+const MAX_KEPT = 200;
+const clear = document.getElementById("clear");
+let kept = [];
+try {
+  kept = JSON.parse(localStorage.getItem(KEPT) || "[]");
+  if (!Array.isArray(kept)) kept = [];
+} catch {
+  kept = [];
+}
+
+function draw(entry) {
+  const extra = entry.reply ? attentionView(entry.reply) : undefined;
+  bubble(entry.kind, entry.text, entry.detail, extra);
+}
+
+// Draws a bubble of the conversation and keeps it.
+function say(kind, text, detail, reply) {
+  const entry = { kind, text, detail, reply };
+  draw(entry);
+  kept = [...kept, entry].slice(-MAX_KEPT);
+  try {
+    localStorage.setItem(KEPT, JSON.stringify(kept));
+  } catch (e) {
+    console.warn("the conversation could not be kept:", e);
+  }
+  clear.hidden = false;
+}
+
+for (const entry of kept) draw(entry);
+clear.hidden = kept.length === 0;
+clear.addEventListener("click", () => {
+  kept = [];
+  localStorage.removeItem(KEPT);
+  log.replaceChildren();
+  clear.hidden = true;
+  input.focus();
+});
+
 function quoted(words) {
   return words.map((w) => `'${w}'`).join(", ");
 }
@@ -106,18 +148,20 @@ function onWorkerMessage(data) {
       console.debug("burnchat worker, ms since it started:", JSON.stringify(data.timings));
       loading.hidden = true;
       document.body.dataset.ready = "true";
-      bubble("bot", !restarts ? "Hello! Ask me anything." : lost ? "I'm back. Please send that again." : "I'm back.");
+      // Greetings and restarts are said, not kept.
+      if (restarts) bubble("bot", lost ? "I'm back. Please send that again." : "I'm back.");
+      else if (!kept.length) bubble("bot", "Hello! Ask me anything.");
       setBusy(false);
       break;
     case "reply": {
       const { reply } = data;
       reply.unknown = [...new Set(reply.unknown)];
       if (reply.unknown.length === 1) {
-        bubble("notice", `I don't know the word ${quoted(reply.unknown)} yet.`);
+        say("notice", `I don't know the word ${quoted(reply.unknown)} yet.`);
       } else if (reply.unknown.length > 1) {
-        bubble("notice", `I don't know the words ${quoted(reply.unknown)} yet.`);
+        say("notice", `I don't know the words ${quoted(reply.unknown)} yet.`);
       }
-      bubble("bot", reply.text || "…", `${reply.ms.toFixed(0)} ms`, attentionView(reply));
+      say("bot", reply.text || "…", `${reply.ms.toFixed(0)} ms`, reply);
       failuresInARow = 0;
       pending = false;
       setBusy(false);
@@ -146,7 +190,7 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = input.value;
   if (!text.trim() || input.disabled) return;
-  bubble("me", text);
+  say("me", text);
   input.value = "";
   setBusy(true);
   pending = true;

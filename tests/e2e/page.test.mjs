@@ -204,3 +204,35 @@ test("the page recovers when its worker dies, and keeps the conversation", async
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("the conversation survives a reload, offline too, and can be cleared", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 740 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready=true]");
+  await ask(page, "hello");
+  await ask(page, "hello zorblaxian");
+  // The greeting is said, not kept: the conversation is the messages, replies and notices.
+  const said = (await page.locator("#log li").allInnerTexts()).slice(1);
+
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  assert.deepEqual(await page.locator("#log li").allInnerTexts(), said);
+  // A kept reply's attention view still opens.
+  await page.locator("#log li.bot").first().getByRole("button", { name: "Show attention" }).click();
+  await page.locator("#log li.bot table").first().waitFor();
+  await page.screenshot({ path: join(artifacts, "kept.png"), fullPage: true });
+
+  await page.getByRole("button", { name: "Clear conversation" }).click();
+  assert.equal(await page.locator("#log li").count(), 0);
+  assert.ok(!(await page.locator("#clear").isVisible()));
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  assert.deepEqual(await page.locator("#log li").allInnerTexts(), ["Hello! Ask me anything."]);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
