@@ -25,6 +25,18 @@ after(async () => {
   server?.stop();
 });
 
+// A new browser context (its own storage) at `viewport`, on the page once the model is ready,
+// collecting the page's errors.
+async function openPage(viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready=true]");
+  return { context, page, errors };
+}
+
 async function ask(page, text) {
   const bots = page.locator("#log li.bot");
   const before = await bots.count();
@@ -172,12 +184,7 @@ test("replies read as text, search settings persist, and the attention view open
 });
 
 test("the page recovers when its worker dies, and keeps the conversation", async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 740 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(url);
-  await page.waitForSelector("body[data-ready=true]");
+  const { context, page, errors } = await openPage({ width: 390, height: 740 });
   await ask(page, "hello");
   const before = await page.locator("#log li").allInnerTexts();
 
@@ -206,12 +213,7 @@ test("the page recovers when its worker dies, and keeps the conversation", async
 });
 
 test("the conversation survives a reload, offline too, and can be cleared", async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 740 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(url);
-  await page.waitForSelector("body[data-ready=true]");
+  const { context, page, errors } = await openPage({ width: 390, height: 740 });
   await ask(page, "hello");
   await ask(page, "hello zorblaxian");
   // The greeting is said, not kept: the conversation is the messages, replies and notices.
