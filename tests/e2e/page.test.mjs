@@ -238,3 +238,24 @@ test("the conversation survives a reload, offline too, and can be cleared", asyn
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("after 15 messages the newest reply is fully visible above the input bar, narrow and wide", async () => {
+  for (const viewport of [{ width: 390, height: 740 }, { width: 1280, height: 800 }]) {
+    const { context, page, errors } = await openPage(viewport);
+    for (let i = 0; i < 15; i++) await ask(page, i % 2 ? "how are you?" : "hello");
+    const newest = page.locator("#log li.bot").last();
+    const box = await newest.boundingBox();
+    const bar = await page.locator("#form").boundingBox();
+    const size = `${viewport.width}x${viewport.height}`;
+    assert.ok(box.y >= 0 && box.y + box.height <= bar.y, `${size}: reply ${box.y}..${box.y + box.height}, bar at ${bar.y}`);
+    // Nothing covers it: the element at its centre is the bubble or inside it.
+    const covered = await newest.evaluate((li) => {
+      const r = li.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      return !li.contains(hit);
+    });
+    assert.ok(!covered, `${size}: the newest reply is covered`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+});
