@@ -184,35 +184,16 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The number of parameters this configuration describes (the embedding counted once,
-    /// as the bundle stores it), or `None` where the count overflows `usize` (on wasm32, 32
-    /// bits). Layer counts are taken at their value, so check [`limits::LAYERS`] first.
+    /// The number of parameters this configuration describes: the elements of every tensor
+    /// of [`crate::bundle::tensor_shapes`] (the embedding once, as the bundle stores it), or
+    /// `None` where the count overflows `usize` (on wasm32, 32 bits). That list has a few
+    /// entries per layer, so check [`limits::LAYERS`] first.
     pub fn parameters(&self) -> Option<usize> {
-        let (h, words) = (self.hidden_size, self.num_words);
-        let mul = |a: usize, b: usize| a.checked_mul(b);
-        // One GRU layer and direction: weight_ih [3h, input], weight_hh [3h, h], two biases [3h].
-        let gru = |input: usize| {
-            mul(3 * h, input)?
-                .checked_add(mul(3 * h, h)?)?
-                .checked_add(6 * h)
-        };
-        let mut total = mul(words, h)?; // embedding
-        for k in 0..self.encoder_n_layers {
-            total = total.checked_add(mul(2, gru(if k == 0 { h } else { 2 * h })?)?)?;
-        }
-        for _ in 0..self.decoder_n_layers {
-            total = total.checked_add(gru(h)?)?;
-        }
-        let attention = match self.attn_model {
-            AttnMethod::Dot => 0,
-            AttnMethod::General => mul(h, h)?.checked_add(h)?,
-            AttnMethod::Concat => mul(h, 2 * h)?.checked_add(2 * h)?,
-        };
-        // concat [h, 2h] + [h], out [words, h] + [words]
-        total
-            .checked_add(attention)?
-            .checked_add(mul(h, 2 * h)?.checked_add(h)?)?
-            .checked_add(mul(words, h)?.checked_add(words)?)
+        crate::bundle::tensor_shapes(self)
+            .iter()
+            .try_fold(0usize, |total, (_, shape)| {
+                total.checked_add(shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?)
+            })
     }
 
     /// Bytes of the tensors in `model.safetensors` at `dtype`, or `None` on overflow.

@@ -113,8 +113,23 @@ fn good() -> &'static Files {
 /// caught by proptest and fails the case too.
 fn load_and_talk(model: Vec<u8>, config: &[u8], voc: &[u8]) -> Result<(), TestCaseError> {
     let input = model.len() + config.len() + voc.len();
+    let used = allocated_by(|| talk_to(model, config, voc));
+    prop_assert!(
+        used <= allowance(input),
+        "allocated {used} bytes for a {input}-byte bundle"
+    );
+    Ok(())
+}
+
+/// The peak bytes `work` allocated above what was live before it.
+fn allocated_by(work: impl FnOnce()) -> usize {
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
+    work();
+    PEAK.load(Ordering::Relaxed).saturating_sub(before)
+}
+
+fn talk_to(model: Vec<u8>, config: &[u8], voc: &[u8]) {
     if let Ok(bot) = Chatbot::from_bytes(model, config, voc) {
         LOADED.fetch_add(1, Ordering::Relaxed);
         for search in [Search::Greedy, Search::Beam, Search::Sample] {
@@ -129,12 +144,6 @@ fn load_and_talk(model: Vec<u8>, config: &[u8], voc: &[u8]) -> Result<(), TestCa
             }
         }
     }
-    let used = PEAK.load(Ordering::Relaxed).saturating_sub(before);
-    prop_assert!(
-        used <= allowance(input),
-        "allocated {used} bytes for a {input}-byte bundle"
-    );
-    Ok(())
 }
 
 fn runner() -> TestRunner {
@@ -399,19 +408,22 @@ fn random_messages() {
         (1usize..20_000).prop_map(|n| "a".repeat(n)),
     ];
     check(message, |text: String| {
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
-        for search in [Search::Greedy, Search::Beam] {
-            let options = SearchOptions {
-                search: Some(search),
-                ..SearchOptions::default()
-            };
-            match bot.reply_with(&text, &options) {
+        let mut answers = Vec::new();
+        let used = allocated_by(|| {
+            for search in [Search::Greedy, Search::Beam] {
+                let options = SearchOptions {
+                    search: Some(search),
+                    ..SearchOptions::default()
+                };
+                answers.push(bot.reply_with(&text, &options));
+            }
+        });
+        for answer in answers {
+            match answer {
                 Ok(reply) => prop_assert!(reply.tokens.len() <= 10),
                 Err(e) => prop_assert!(!e.to_string().is_empty()),
             }
         }
-        let used = PEAK.load(Ordering::Relaxed).saturating_sub(before);
         prop_assert!(used <= allowance(text.len()), "allocated {used} bytes");
         Ok(())
     });

@@ -1,9 +1,7 @@
 //! Beam search: the `beam_width` most likely partial replies at every step, run through the
 //! decoder as one batch.
 
-use burn::prelude::*;
-
-use super::{Decoded, Decoding, Search, log_sum_exp};
+use super::{Decoded, Decoding, Search, log_sum_exp, select_rows};
 use crate::voc::EOS_TOKEN;
 
 /// The finished replies of a beam search of width `K`, in the order they finished; which is
@@ -65,7 +63,7 @@ pub fn beam(
                 }
             } else {
                 next.push(live[r].extended(token, lp, prior_lp, attention));
-                parents.push(r as i64);
+                parents.push(r);
                 if next.len() == k {
                     break;
                 }
@@ -74,10 +72,8 @@ pub fn beam(
         if finished.len() >= k || next.is_empty() {
             break;
         }
-        let device = step.hidden.device();
-        let parents = Tensor::<1, Int>::from_data(TensorData::new(parents, [next.len()]), &device);
-        prior_hidden = prior_step.map(|s| s.hidden.select(1, parents.clone()));
-        hidden = step.hidden.select(1, parents); // [decoder_n_layers, next, hidden]
+        // [decoder_n_layers, next, hidden]
+        (hidden, prior_hidden) = select_rows(step.hidden, prior_step.map(|s| s.hidden), &parents);
         last = next
             .iter()
             .map(|h| *h.tokens.last().unwrap_or(&EOS_TOKEN))

@@ -232,8 +232,9 @@ impl Decoded {
         self.log_probs.iter().sum()
     }
 
-    /// What beam search ranks finished replies, and sampling its drawn ones, by: `(score − λ·prior) / length^A`, length
-    /// counting EOS ([`rerank`]); with λ = 0 the length-normalised score.
+    /// What beam search ranks finished replies, and sampling its drawn ones, by:
+    /// `(score − λ·prior) / length^A`, length counting EOS ([`rerank`]); with λ = 0 the
+    /// length-normalised score.
     pub fn reranked_score(&self, anti_lm: f32, length_penalty: f32) -> f32 {
         let len = self.tokens.len().max(1) as f32;
         (self.score() - anti_lm * self.prior) / len.powf(length_penalty)
@@ -342,10 +343,7 @@ impl<'a> Decoding<'a> {
         let device = hidden.device();
         let ids: Vec<i64> = last.iter().map(|&t| t as i64).collect();
         let input_step = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, rows]), &device);
-        let encoder_outputs = match rows {
-            1 => self.encoder_outputs.clone(),
-            _ => self.encoder_outputs.clone().repeat_dim(1, rows), // [seq, rows, hidden]
-        };
+        let encoder_outputs = repeat_rows(self.encoder_outputs.clone(), rows); // [seq, rows, hidden]
         let (logits, hidden, attention) = self.model.decoder.forward_attention(
             &self.model.embedding,
             input_step,
@@ -363,6 +361,27 @@ impl<'a> Decoding<'a> {
     pub fn start(&self) -> (Vec<u32>, Tensor<3>) {
         (vec![SOS_TOKEN], self.initial_hidden())
     }
+}
+
+/// `t` [a, 1, b] as `n` identical rows, [a, n, b].
+pub fn repeat_rows(t: Tensor<3>, n: usize) -> Tensor<3> {
+    match n {
+        1 => t,
+        _ => t.repeat_dim(1, n),
+    }
+}
+
+/// The hypotheses `rows` (indices into dimension 1, in that order) of the decoder's states
+/// and, when the search reranks, of the prior's: [decoder_n_layers, rows.len(), hidden].
+pub fn select_rows(
+    hidden: Tensor<3>,
+    prior_hidden: Option<Tensor<3>>,
+    rows: &[usize],
+) -> (Tensor<3>, Option<Tensor<3>>) {
+    let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &hidden.device());
+    let prior_hidden = prior_hidden.map(|h| h.select(1, ids.clone()));
+    (hidden.select(1, ids), prior_hidden)
 }
 
 fn host(data: TensorData) -> Vec<f32> {

@@ -3,9 +3,7 @@
 //! Several replies drawn at once and the best kept by [`super::rerank`] is Meena's
 //! sample-and-rank (Adiwardana et al. 2020).
 
-use burn::prelude::*;
-
-use super::{Decoded, Decoding, Search, argmax, log_sum_exp};
+use super::{Decoded, Decoding, Search, argmax, log_sum_exp, repeat_rows, select_rows};
 use crate::voc::EOS_TOKEN;
 
 /// `search.samples` replies drawn word by word from `search.seed`, in one batch: the same
@@ -25,15 +23,8 @@ pub fn sample(
     let words = decoding.num_words();
     let n = search.samples.max(1);
     let (first, start) = decoding.start();
-    // [decoder_n_layers, n, hidden]
-    let mut hidden = match n {
-        1 => start,
-        _ => start.repeat_dim(1, n),
-    };
-    let mut prior_hidden = prior.map(|p| match n {
-        1 => p.initial_hidden(),
-        _ => p.initial_hidden().repeat_dim(1, n),
-    });
+    let mut hidden = repeat_rows(start, n); // [decoder_n_layers, n, hidden]
+    let mut prior_hidden = prior.map(|p| repeat_rows(p.initial_hidden(), n));
     let mut last = vec![first[0]; n];
     let mut replies = vec![Decoded::default(); n];
     // The replies still drawing, in order.
@@ -66,15 +57,10 @@ pub fn sample(
             .map(|&r| *replies[running[r]].tokens.last().unwrap_or(&EOS_TOKEN))
             .collect();
         running = kept.iter().map(|&r| running[r]).collect();
-        hidden = step.hidden;
-        prior_hidden = prior_step.map(|p| p.hidden);
-        if kept.len() < rows {
-            let device = hidden.device();
-            let rows: Vec<i64> = kept.iter().map(|&r| r as i64).collect();
-            let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [kept.len()]), &device);
-            prior_hidden = prior_hidden.map(|h| h.select(1, rows.clone()));
-            hidden = hidden.select(1, rows); // [decoder_n_layers, kept, hidden]
-        }
+        (hidden, prior_hidden) = match kept.len() < rows {
+            true => select_rows(step.hidden, prior_step.map(|p| p.hidden), &kept),
+            false => (step.hidden, prior_step.map(|p| p.hidden)),
+        };
     }
     replies
 }
