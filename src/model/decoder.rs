@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{softmax, tanh};
 
 use super::attention::Attn;
-use super::gru::Gru;
+use super::gru::{Gru, step_masks};
 use super::linear::linear;
 use crate::config::AttnMethod;
 
@@ -104,25 +104,33 @@ impl LuongAttnDecoderRNN {
         encoder_outputs: Tensor<3>,
     ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
         let (concat_output, hidden_state, attn_weights) =
-            self.attend_steps(embedding, input_steps, last_hidden, encoder_outputs);
+            self.attend_steps(embedding, input_steps, last_hidden, encoder_outputs, None);
         let logits = linear(&self.out, concat_output); // [steps, batch, num_words]
         (logits, hidden_state, attn_weights)
     }
 
     /// [`forward_steps`](Self::forward_steps) before `out`: `concat_output` [steps, batch,
     /// hidden], which training projects only where a target word is to be scored.
+    ///
+    /// `target_lengths`, one per batch entry, says which steps will be scored: the GRU skips
+    /// the others (as it skips an encoder's padding), whose outputs are then not the
+    /// decoder's and must not be used; `None` runs every step.
     pub fn attend_steps(
         &self,
         embedding: &Embedding,
         input_steps: Tensor<2, Int>,
         last_hidden: Tensor<3>,
         encoder_outputs: Tensor<3>,
+        target_lengths: Option<&[usize]>,
     ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
         let [steps, batch] = input_steps.dims();
         let embedded = self
             .embedding_dropout
             .forward(embedding.forward(input_steps)); // [steps, batch, hidden]
-        let (rnn_output, hidden_state) = self.gru.forward(embedded, Some(last_hidden), None);
+        let mask = target_lengths.and_then(|l| step_masks(l, steps, &embedded.device()));
+        let (rnn_output, hidden_state) =
+            self.gru
+                .forward(embedded, Some(last_hidden), mask.as_deref());
         let attn_weights = self
             .attn
             .forward(rnn_output.clone(), encoder_outputs.clone()); // [batch, steps, seq]

@@ -3,7 +3,7 @@
 use burn::nn::Embedding;
 use burn::prelude::*;
 
-use super::gru::Gru;
+use super::gru::{Gru, step_masks};
 
 /// Reproduces the tutorial's `EncoderRNN`. The embedding is the model's shared one, passed
 /// in, as the tutorial shares one `nn.Embedding` between encoder and decoder.
@@ -41,22 +41,4 @@ impl EncoderRNN {
         let outputs = outputs.clone().slice(s![.., .., 0..h]) + outputs.slice(s![.., .., h..]);
         (outputs, hidden)
     }
-}
-
-/// Per step, [batch, 1]: 1.0 where step `t` is inside the sequence, 0.0 past its end.
-/// `None` when no sequence is shorter than `seq`, so unpadded input pays nothing.
-fn step_masks(lengths: &[usize], seq: usize, device: &Device) -> Option<Vec<Tensor<2>>> {
-    if lengths.iter().all(|&l| l == seq) {
-        return None;
-    }
-    let batch = lengths.len();
-    let values: Vec<f32> = (0..seq)
-        .flat_map(|t| lengths.iter().map(move |&l| if t < l { 1.0 } else { 0.0 }))
-        .collect();
-    let mask = Tensor::<3>::from_data(TensorData::new(values, [seq, batch, 1]), device);
-    Some(
-        (0..seq)
-            .map(|t| mask.clone().slice(s![t]).reshape([batch, 1]))
-            .collect(),
-    )
 }

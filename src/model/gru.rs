@@ -57,36 +57,6 @@ impl GruCell {
     pub(crate) fn run(
         &self,
         gi: Tensor<3>,
-        h: Tensor<2>,
-        mask: Option<&[Tensor<2>]>,
-        reverse: bool,
-    ) -> (Tensor<3>, Tensor<2>) {
-        #[cfg(feature = "train")]
-        if gi.is_autodiff() {
-            // Training: the whole recurrence as one node with a hand-written backward.
-            let [seq, batch, three_hidden] = gi.dims();
-            let mask = match mask {
-                Some(mask) => Tensor::cat(mask.to_vec(), 0).reshape([seq, batch]),
-                None => Tensor::ones([seq, batch], &gi.device()),
-            };
-            let bias = self.hh.bias.as_ref().map(|b| b.val());
-            let bias = bias.unwrap_or_else(|| Tensor::zeros([three_hidden], &gi.device()));
-            return crate::train::gru::gru_sequence(
-                gi,
-                h,
-                self.hh.weight.val(),
-                bias,
-                mask,
-                reverse,
-            );
-        }
-        self.run_steps(gi, h, mask, reverse)
-    }
-
-    /// [`run`](Self::run) through Burn's tensor operations, one step at a time.
-    pub(crate) fn run_steps(
-        &self,
-        gi: Tensor<3>,
         mut h: Tensor<2>,
         mask: Option<&[Tensor<2>]>,
         reverse: bool,
@@ -180,6 +150,21 @@ impl Gru {
         h0: Option<Tensor<3>>,
         mask: Option<&[Tensor<2>]>,
     ) -> (Tensor<3>, Tensor<3>) {
+        #[cfg(feature = "train")]
+        if input.is_autodiff() {
+            // Training: packed rows, each recurrence one node with a hand-written backward.
+            return crate::train::gru::forward_packed(self, input, h0, mask);
+        }
+        self.forward_steps(input, h0, mask)
+    }
+
+    /// [`forward`](Self::forward) through Burn's tensor operations, one step at a time.
+    pub(crate) fn forward_steps(
+        &self,
+        input: Tensor<3>,
+        h0: Option<Tensor<3>>,
+        mask: Option<&[Tensor<2>]>,
+    ) -> (Tensor<3>, Tensor<3>) {
         let [seq, batch, _] = input.dims();
         let directions = self.num_directions();
         let device = input.device();
@@ -220,4 +205,22 @@ impl Gru {
         }
         (x, Tensor::stack(h_n, 0))
     }
+}
+
+/// Per step, [batch, 1]: 1.0 where step `t` is inside the sequence, 0.0 past its end.
+/// `None` when no sequence is shorter than `seq`, so unpadded input pays nothing.
+pub(crate) fn step_masks(lengths: &[usize], seq: usize, device: &Device) -> Option<Vec<Tensor<2>>> {
+    if lengths.iter().all(|&l| l == seq) {
+        return None;
+    }
+    let batch = lengths.len();
+    let values: Vec<f32> = (0..seq)
+        .flat_map(|t| lengths.iter().map(move |&l| if t < l { 1.0 } else { 0.0 }))
+        .collect();
+    let mask = Tensor::<3>::from_data(TensorData::new(values, [seq, batch, 1]), device);
+    Some(
+        (0..seq)
+            .map(|t| mask.clone().slice(s![t]).reshape([batch, 1]))
+            .collect(),
+    )
 }

@@ -13,6 +13,8 @@ pub struct Batch {
     pub lengths: Vec<usize>,
     /// Replies, [max_target_len, batch], padded with PAD.
     pub target: Tensor<2, Int>,
+    /// Each reply's length in tokens, EOS included.
+    pub target_lengths: Vec<usize>,
     /// Where `target`, flattened time-major, holds a word rather than padding: [words].
     pub words: Tensor<1, Int>,
     /// Those words' ids: [words, 1].
@@ -60,6 +62,7 @@ pub fn batch_to_train_data(voc: &Voc, pairs: &[&Pair], device: &Device) -> Batch
         input: Tensor::from_data(TensorData::new(input, [seq, batch]), device),
         lengths,
         target: Tensor::from_data(TensorData::new(target, [target_len, batch]), device),
+        target_lengths: targets.iter().map(|t| t.len()).collect(),
         words: Tensor::from_data(TensorData::new(words, [n]), device),
         word_ids: Tensor::from_data(TensorData::new(word_ids, [n, 1]), device),
         word_weights: Tensor::from_data(TensorData::new(word_weights, [n, 1]), device),

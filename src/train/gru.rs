@@ -1,11 +1,15 @@
-//! The GRU recurrence of one layer and direction as one autodiff node with a hand-written
-//! backward, for training.
+//! The GRU of training: each layer and direction's recurrence one autodiff node with a
+//! hand-written backward, over packed sequences.
 //!
 //! Through Burn's ordinary ops a step of [`GruCell`](crate::model::gru::GruCell) records a
 //! dozen nodes, each allocating its result, and the backward computes `dW_hh` one step at a
 //! time. Here the forward runs the steps over reused buffers, keeps the gates, and the
-//! backward computes `dW_hh` as one product over all steps, as PyTorch's CPU GRU does. The
-//! input projection `W_ih x + b_ih` stays outside, one product over all steps through Burn.
+//! backward computes `dW_hh` as one product over all steps, as PyTorch's CPU GRU does.
+//!
+//! Like PyTorch's `PackedSequence`, only real tokens are computed: the rows of a padded
+//! `[seq, batch]` batch where the mask is 1, in time-major order ("packed" rows). The input
+//! projections `W_ih x + b_ih` are one product over the packed rows through Burn, and each
+//! step's recurrence multiplies only the rows still running; padding costs nothing.
 //!
 //! PyTorch's equations (gate order r, z, n), with `gi = W_ih x + b_ih`, `gh = W_hh h + b_hh`:
 //!
@@ -24,23 +28,82 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, backend_extension};
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 
 use super::flex_values as values;
+use crate::model::Gru;
+use crate::model::linear::linear;
+
+/// Which rows of a padded `[seq, batch]` batch are real tokens, and where each step's rows
+/// sit among the packed ones.
+#[derive(Debug, Clone)]
+struct Packing {
+    batch: usize,
+    /// Per step `t`: the first packed row of the step and the batch entries it holds, in
+    /// order (packed row `offsets[t] + j` is entry `rows[t][j]` at step `t`).
+    offsets: Vec<usize>,
+    rows: Vec<Vec<usize>>,
+}
+
+impl Packing {
+    /// From a mask [seq, batch], time-major: 1 for a real token.
+    fn new(mask: &[f32], batch: usize) -> Self {
+        let rows: Vec<Vec<usize>> = mask
+            .chunks_exact(batch)
+            .map(|m| (0..batch).filter(|&b| m[b] != 0.0).collect())
+            .collect();
+        let offsets = rows
+            .iter()
+            .scan(0, |at, r| {
+                let offset = *at;
+                *at += r.len();
+                Some(offset)
+            })
+            .collect();
+        Self {
+            batch,
+            offsets,
+            rows,
+        }
+    }
+
+    fn seq(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Packed rows in all.
+    fn len(&self) -> usize {
+        self.offsets
+            .last()
+            .map_or(0, |o| o + self.rows[self.seq() - 1].len())
+    }
+
+    /// Each packed row's index in the padded batch flattened time-major, `t * batch + b`.
+    fn padded_index(&self) -> Vec<i64> {
+        self.rows
+            .iter()
+            .enumerate()
+            .flat_map(|(t, rows)| rows.iter().map(move |&b| (t * self.batch + b) as i64))
+            .collect()
+    }
+}
 
 /// The sizes of one recurrence.
 #[derive(Debug, Clone, Copy)]
 struct Dims {
-    seq: usize,
+    /// Packed rows.
+    rows: usize,
     batch: usize,
     hidden: usize,
 }
 
 #[backend_extension(Flex, Autodiff)]
 pub trait GruBackend: Backend {
-    /// `gi` [seq, batch, 3 * hidden], `h0` [batch, hidden], `w_hh` [hidden, 3 * hidden] (Burn's
-    /// layout), `b_hh` [3 * hidden], `mask` [seq, batch] (1 for a real token, 0 past the end;
-    /// never differentiated). Returns [seq + 1, batch, hidden]: the outputs in time order, then
-    /// the final state. `reverse` runs from the last step to the first.
+    /// `gi` [rows, 3 * hidden], the input projections of the packed rows; `h0` [batch,
+    /// hidden]; `w_hh` [hidden, 3 * hidden] (Burn's layout); `b_hh` [3 * hidden]; `mask`
+    /// [seq, batch] (1 for a real token, 0 for padding; never differentiated), which says
+    /// which rows were packed. Returns [rows + batch, hidden]: the packed outputs, then the
+    /// final state. `reverse` runs from the last step to the first.
     fn gru_sequence(
         gi: FloatTensor<Self>,
         h0: FloatTensor<Self>,
@@ -51,36 +114,86 @@ pub trait GruBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// The recurrence for `GruCell::run` in training: `gi` [seq, batch, 3 * hidden], `h0`
-/// [batch, hidden], `mask` [seq, batch]. Returns the outputs [seq, batch, hidden] and the
-/// final state [batch, hidden].
-pub fn gru_sequence(
-    gi: Tensor<3>,
-    h0: Tensor<2>,
-    w_hh: Tensor<2>,
-    b_hh: Tensor<1>,
-    mask: Tensor<2>,
-    reverse: bool,
-) -> (Tensor<3>, Tensor<2>) {
-    let [seq, batch, three_hidden] = gi.dims();
-    let out = Tensor::<3>::from_dispatch(<burn::backend::Dispatch as GruBackend>::gru_sequence(
-        gi.into_dispatch(),
-        h0.into_dispatch(),
-        w_hh.into_dispatch(),
-        b_hh.into_dispatch(),
-        mask.into_dispatch(),
-        reverse,
-    )); // [seq + 1, batch, hidden]
-    let hidden = three_hidden / 3;
-    let last = out.clone().slice(s![seq]).reshape([batch, hidden]);
-    (out.slice(s![0..seq]), last)
+/// [`Gru::forward`] in training, over packed rows: `input` [seq, batch, input]; `h0`
+/// [layers * directions, batch, hidden] or zeros; `mask` per step [batch, 1]. Returns what
+/// `Gru::forward` does: the outputs [seq, batch, directions * hidden], zero at padding, and
+/// `h_n` [layers * directions, batch, hidden].
+pub fn forward_packed(
+    gru: &Gru,
+    input: Tensor<3>,
+    h0: Option<Tensor<3>>,
+    mask: Option<&[Tensor<2>]>,
+) -> (Tensor<3>, Tensor<3>) {
+    let [seq, batch, input_size] = input.dims();
+    let device = input.device();
+    let hidden = gru.hidden_size;
+    let directions = 1 + usize::from(!gru.cells_reverse.is_empty());
+    let mask = match mask {
+        Some(mask) => Tensor::cat(mask.to_vec(), 0).reshape([seq, batch]),
+        None => Tensor::ones([seq, batch], &device),
+    };
+    let mask_values = mask.to_data().try_into_vec::<f32>().expect("an f32 mask");
+    let packing = Packing::new(&mask_values, batch);
+    let rows = packing.len();
+    // Every row real: packing is a reshape.
+    let index = (rows < seq * batch).then(|| {
+        Tensor::<1, Int>::from_data(TensorData::new(packing.padded_index(), [rows]), &device)
+    });
+    let mut x = input.reshape([seq * batch, input_size]);
+    if let Some(index) = &index {
+        x = x.select(0, index.clone()); // [rows, input]
+    }
+    let h0 = h0
+        .unwrap_or_else(|| Tensor::zeros([gru.num_layers() * directions, batch, hidden], &device));
+    let mut h_n = Vec::with_capacity(gru.num_layers() * directions);
+    for k in 0..gru.num_layers() {
+        if k > 0 {
+            x = gru.dropout.forward(x);
+        }
+        let mut outputs = Vec::with_capacity(directions);
+        let cells = std::iter::once((&gru.cells[k], false))
+            .chain(gru.cells_reverse.get(k).map(|cell| (cell, true)));
+        for (d, (cell, reverse)) in cells.enumerate() {
+            let gi = linear(&cell.ih, x.clone()); // [rows, 3 * hidden]
+            let h = h0
+                .clone()
+                .slice(s![k * directions + d])
+                .reshape([batch, hidden]);
+            let bias = cell.hh.bias.as_ref().map(|b| b.val());
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([3 * hidden], &device));
+            let out =
+                Tensor::<2>::from_dispatch(<burn::backend::Dispatch as GruBackend>::gru_sequence(
+                    gi.into_dispatch(),
+                    h.into_dispatch(),
+                    cell.hh.weight.val().into_dispatch(),
+                    bias.into_dispatch(),
+                    mask.clone().into_dispatch(),
+                    reverse,
+                )); // [rows + batch, hidden]
+            outputs.push(out.clone().slice(s![0..rows]));
+            h_n.push(out.slice(s![rows..]));
+        }
+        x = Tensor::cat(outputs, 1); // [rows, directions * hidden]
+    }
+    let width = directions * hidden;
+    let output = match index {
+        Some(index) => Tensor::zeros([seq * batch, width], &device).select_assign(
+            0,
+            index,
+            x,
+            IndexingUpdateOp::Add,
+        ),
+        None => x,
+    };
+    (output.reshape([seq, batch, width]), Tensor::stack(h_n, 0))
 }
 
-/// What the backward needs: the gates of every step and the state each started from, all
-/// [seq, batch, hidden] in time order.
+/// What the backward needs: the gates of every packed row and the state it started from,
+/// all [rows, hidden].
 #[derive(Debug, Clone)]
 struct Saved {
     dims: Dims,
+    packing: Packing,
     reverse: bool,
     r: Vec<f32>,
     z: Vec<f32>,
@@ -88,7 +201,6 @@ struct Saved {
     /// `gh_n = (W_hh h + b_hh)_n`, which `r` multiplies.
     ghn: Vec<f32>,
     h_prev: Vec<f32>,
-    mask: Vec<f32>,
     w_hh: Vec<f32>,
 }
 
@@ -180,19 +292,7 @@ fn matmul(
     }
 }
 
-/// How many rows of a step to compute: those before the first ended one when every row after
-/// it has ended too (a batch sorted by length, longest first, as the tutorial's and
-/// burnchat's are: `pack_padded_sequence` skips the same rows), else all of them.
-fn active_rows(mask_t: &[f32]) -> usize {
-    let active = mask_t.iter().take_while(|&&m| m != 0.0).count();
-    if mask_t[active..].iter().all(|&m| m == 0.0) {
-        active
-    } else {
-        mask_t.len()
-    }
-}
-
-/// The forward pass on host memory; returns [seq + 1, batch, hidden] and, when `keep`, what
+/// The forward pass on host memory; returns [rows + batch, hidden] and, when `keep`, what
 /// the backward needs.
 #[allow(clippy::too_many_arguments)]
 fn forward(
@@ -200,164 +300,171 @@ fn forward(
     h0: &[f32],
     w_hh: Vec<f32>,
     b_hh: &[f32],
-    mask: Vec<f32>,
+    packing: Packing,
     dims: Dims,
     reverse: bool,
     keep: bool,
 ) -> (Vec<f32>, Option<Saved>) {
-    let Dims { seq, batch, hidden } = dims;
-    let (bh, g3) = (batch * hidden, 3 * hidden);
-    // The gates of every step (kept for the backward) or of one (reused).
-    let saved_len = if keep { seq * bh } else { bh };
+    let Dims { rows, hidden, .. } = dims;
+    let g3 = 3 * hidden;
+    let seq = packing.seq();
+    // The gates of every row (kept for the backward) or of one step (reused).
+    let saved_len = if keep {
+        rows * hidden
+    } else {
+        dims.batch * hidden
+    };
     let (mut r_all, mut z_all, mut n_all, mut ghn_all, mut h_prev_all) = (
         vec![0.0; saved_len],
         vec![0.0; saved_len],
         vec![0.0; saved_len],
         vec![0.0; saved_len],
-        vec![0.0; if keep { seq * bh } else { 0 }],
+        vec![0.0; saved_len],
     );
-    let mut out = vec![0.0f32; (seq + 1) * bh];
+    let mut out = vec![0.0f32; rows * hidden + h0.len()];
     let mut h = h0.to_vec();
-    let mut gh = vec![0.0f32; batch * g3];
+    let mut gh = vec![0.0f32; dims.batch * g3];
     for i in 0..seq {
         let t = if reverse { seq - 1 - i } else { i };
-        let active = active_rows(&mask[t * batch..(t + 1) * batch]);
-        for row in gh.chunks_exact_mut(g3).take(active) {
+        let (offset, active) = (packing.offsets[t], &packing.rows[t]);
+        let k = active.len();
+        let at = if keep { offset * hidden } else { 0 };
+        // The running rows' states, gathered: [k, hidden].
+        let h_prev = &mut h_prev_all[at..at + k * hidden];
+        for (j, &b) in active.iter().enumerate() {
+            h_prev[j * hidden..(j + 1) * hidden].copy_from_slice(&h[b * hidden..(b + 1) * hidden]);
+        }
+        for row in gh.chunks_exact_mut(g3).take(k) {
             row.copy_from_slice(b_hh);
         }
-        // gh = h · W_hh + b_hh: [active, hidden] x [hidden, 3h]
+        // gh = h · W_hh + b_hh: [k, hidden] x [hidden, 3h]
         matmul(
-            [active, hidden, g3],
+            [k, hidden, g3],
             &mut gh,
             true,
-            &h,
+            h_prev,
             (hidden, 1),
             &w_hh,
             (g3, 1),
         );
-        let at = if keep { t * bh } else { 0 };
-        if keep {
-            h_prev_all[at..at + bh].copy_from_slice(&h);
-        }
-        let gi_t = &gi[t * batch * g3..(t + 1) * batch * g3];
-        // Rows past `active` have ended: their state passes through, their output stays 0.
-        for b in 0..active {
-            let (gi_b, gh_b) = (&gi_t[b * g3..(b + 1) * g3], &gh[b * g3..(b + 1) * g3]);
-            let row = at + b * hidden..at + (b + 1) * hidden;
+        for (j, &b) in active.iter().enumerate() {
+            let (gi_j, gh_j) = (
+                &gi[(offset + j) * g3..(offset + j + 1) * g3],
+                &gh[j * g3..(j + 1) * g3],
+            );
+            let row = at + j * hidden..at + (j + 1) * hidden;
             let (r, z) = (&mut r_all[row.clone()], &mut z_all[row.clone()]);
             let (n, ghn) = (&mut n_all[row.clone()], &mut ghn_all[row]);
             let (gi_r, gi_z, gi_n) = (
-                &gi_b[..hidden],
-                &gi_b[hidden..2 * hidden],
-                &gi_b[2 * hidden..],
+                &gi_j[..hidden],
+                &gi_j[hidden..2 * hidden],
+                &gi_j[2 * hidden..],
             );
             let (gh_r, gh_z, gh_n) = (
-                &gh_b[..hidden],
-                &gh_b[hidden..2 * hidden],
-                &gh_b[2 * hidden..],
+                &gh_j[..hidden],
+                &gh_j[hidden..2 * hidden],
+                &gh_j[2 * hidden..],
             );
-            for j in 0..hidden {
-                r[j] = sigmoid(gi_r[j] + gh_r[j]);
-                z[j] = sigmoid(gi_z[j] + gh_z[j]);
-                ghn[j] = gh_n[j];
-                n[j] = tanh(gi_n[j] + r[j] * gh_n[j]);
+            for c in 0..hidden {
+                r[c] = sigmoid(gi_r[c] + gh_r[c]);
+                z[c] = sigmoid(gi_z[c] + gh_z[c]);
+                ghn[c] = gh_n[c];
+                n[c] = tanh(gi_n[c] + r[c] * gh_n[c]);
             }
-            if mask[t * batch + b] != 0.0 {
-                let h_b = &mut h[b * hidden..(b + 1) * hidden];
-                let out_b = &mut out[t * bh + b * hidden..t * bh + (b + 1) * hidden];
-                for j in 0..hidden {
-                    h_b[j] = n[j] + z[j] * (h_b[j] - n[j]);
-                    out_b[j] = h_b[j];
-                }
+            let h_b = &mut h[b * hidden..(b + 1) * hidden];
+            let out_j = &mut out[(offset + j) * hidden..(offset + j + 1) * hidden];
+            for c in 0..hidden {
+                h_b[c] = n[c] + z[c] * (h_b[c] - n[c]);
+                out_j[c] = h_b[c];
             }
         }
     }
-    out[seq * bh..].copy_from_slice(&h);
+    out[rows * hidden..].copy_from_slice(&h);
     let saved = keep.then(|| Saved {
         dims,
+        packing,
         reverse,
         r: r_all,
         z: z_all,
         n: n_all,
         ghn: ghn_all,
         h_prev: h_prev_all,
-        mask,
         w_hh,
     });
     (out, saved)
 }
 
-/// The gradients of `gi`, `h0`, `w_hh` and `b_hh` from that of the output [seq + 1, batch, hidden].
+/// The gradients of `gi`, `h0`, `w_hh` and `b_hh` from that of the output [rows + batch,
+/// hidden].
 fn backward(saved: &Saved, grad: &[f32]) -> [Vec<f32>; 4] {
-    let Dims { seq, batch, hidden } = saved.dims;
-    let (bh, g3) = (batch * hidden, 3 * hidden);
-    let mut d_gi = vec![0.0f32; seq * batch * g3];
-    // The gradient of `gh` at every step, for dW_hh and db_hh in one pass at the end.
-    let mut d_gh = vec![0.0f32; seq * batch * g3];
-    // The gradient of the state after the step being undone.
-    let mut dh = grad[seq * bh..].to_vec();
-    let mut dh_prev = vec![0.0f32; bh];
+    let Dims { rows, hidden, .. } = saved.dims;
+    let g3 = 3 * hidden;
+    let packing = &saved.packing;
+    let seq = packing.seq();
+    let mut d_gi = vec![0.0f32; rows * g3];
+    // The gradient of `gh` of every row, for dW_hh and db_hh in one pass at the end.
+    let mut d_gh = vec![0.0f32; rows * g3];
+    // The gradient of the state after the step being undone; rows that did not run at a
+    // step pass it through unchanged.
+    let mut dh = grad[rows * hidden..].to_vec();
+    let mut dh_prev = vec![0.0f32; dh.len()];
     for i in 0..seq {
         // Undo the steps in the opposite order to the forward's.
         let t = if saved.reverse { i } else { seq - 1 - i };
-        let s = t * bh;
-        for b in 0..batch {
-            let row = b * hidden..(b + 1) * hidden;
-            let (dh_b, dh_prev_b) = (&dh[row.clone()], &mut dh_prev[row]);
-            let gates = (t * batch + b) * g3..(t * batch + b + 1) * g3;
-            let (d_gi_b, d_gh_b) = (&mut d_gi[gates.clone()], &mut d_gh[gates]);
-            if saved.mask[t * batch + b] == 0.0 {
-                // Past the end: the state passed through; the gates' gradients stay 0.
-                dh_prev_b.copy_from_slice(dh_b);
-                continue;
-            }
-            let at = s + b * hidden..s + (b + 1) * hidden;
+        let (offset, active) = (packing.offsets[t], &packing.rows[t]);
+        let k = active.len();
+        for (j, &b) in active.iter().enumerate() {
+            let packed = offset + j;
+            let (dh_b, dh_prev_j) = (
+                &dh[b * hidden..(b + 1) * hidden],
+                &mut dh_prev[j * hidden..(j + 1) * hidden],
+            );
+            let gates = packed * g3..(packed + 1) * g3;
+            let (d_gi_j, d_gh_j) = (&mut d_gi[gates.clone()], &mut d_gh[gates]);
+            let at = packed * hidden..(packed + 1) * hidden;
             let (r, z, n) = (
                 &saved.r[at.clone()],
                 &saved.z[at.clone()],
                 &saved.n[at.clone()],
             );
-            let (ghn, h_prev, grad_b) =
+            let (ghn, h_prev, grad_j) =
                 (&saved.ghn[at.clone()], &saved.h_prev[at.clone()], &grad[at]);
-            let (d_gi_r, rest) = d_gi_b.split_at_mut(hidden);
+            let (d_gi_r, rest) = d_gi_j.split_at_mut(hidden);
             let (d_gi_z, d_gi_n) = rest.split_at_mut(hidden);
-            let (d_gh_r, rest) = d_gh_b.split_at_mut(hidden);
+            let (d_gh_r, rest) = d_gh_j.split_at_mut(hidden);
             let (d_gh_z, d_gh_n) = rest.split_at_mut(hidden);
-            for j in 0..hidden {
-                let dh_new = dh_b[j] + grad_b[j];
-                let da_n = dh_new * (1.0 - z[j]) * (1.0 - n[j] * n[j]);
-                let da_r = da_n * ghn[j] * r[j] * (1.0 - r[j]);
-                let da_z = dh_new * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j]);
-                d_gi_r[j] = da_r;
-                d_gi_z[j] = da_z;
-                d_gi_n[j] = da_n;
-                d_gh_r[j] = da_r;
-                d_gh_z[j] = da_z;
-                d_gh_n[j] = da_n * r[j];
+            for c in 0..hidden {
+                let dh_new = dh_b[c] + grad_j[c];
+                let da_n = dh_new * (1.0 - z[c]) * (1.0 - n[c] * n[c]);
+                let da_r = da_n * ghn[c] * r[c] * (1.0 - r[c]);
+                let da_z = dh_new * (h_prev[c] - n[c]) * z[c] * (1.0 - z[c]);
+                d_gi_r[c] = da_r;
+                d_gi_z[c] = da_z;
+                d_gi_n[c] = da_n;
+                d_gh_r[c] = da_r;
+                d_gh_z[c] = da_z;
+                d_gh_n[c] = da_n * r[c];
                 // Through h' = n + z (h - n).
-                dh_prev_b[j] = dh_new * z[j];
+                dh_prev_j[c] = dh_new * z[c];
             }
         }
-        // dh_prev += d_gh_t · W_hhᵀ: [active, 3h] x [3h, hidden]; ended rows' d_gh is 0.
-        let d_gh_t = &d_gh[t * batch * g3..(t + 1) * batch * g3];
+        // dh_prev += d_gh_t · W_hhᵀ: [k, 3h] x [3h, hidden]
         matmul(
-            [
-                active_rows(&saved.mask[t * batch..(t + 1) * batch]),
-                g3,
-                hidden,
-            ],
+            [k, g3, hidden],
             &mut dh_prev,
             true,
-            d_gh_t,
+            &d_gh[offset * g3..(offset + k) * g3],
             (g3, 1),
             &saved.w_hh,
             (1, g3),
         );
-        std::mem::swap(&mut dh, &mut dh_prev);
+        for (j, &b) in active.iter().enumerate() {
+            dh[b * hidden..(b + 1) * hidden]
+                .copy_from_slice(&dh_prev[j * hidden..(j + 1) * hidden]);
+        }
     }
-    // dW_hh = Σ_t h_prev_tᵀ · d_gh_t: [hidden, seq * batch] x [seq * batch, 3h]
+    // dW_hh = Σ_rows h_prevᵀ · d_gh: [hidden, rows] x [rows, 3h]
     let mut d_w = vec![0.0f32; hidden * g3];
-    let rows = seq * batch;
     matmul(
         [hidden, rows, g3],
         &mut d_w,
@@ -376,15 +483,6 @@ fn backward(saved: &Saved, grad: &[f32]) -> [Vec<f32>; 4] {
     [d_gi, dh, d_w, d_b]
 }
 
-fn dims_of(gi: &FlexTensor) -> Dims {
-    let shape = gi.layout().shape();
-    Dims {
-        seq: shape[0],
-        batch: shape[1],
-        hidden: shape[2] / 3,
-    }
-}
-
 fn run(
     gi: &FlexTensor,
     h0: &FlexTensor,
@@ -394,19 +492,30 @@ fn run(
     reverse: bool,
     keep: bool,
 ) -> (FlexTensor, Option<Saved>) {
-    let dims = dims_of(gi);
+    let h0_shape = h0.layout().shape();
+    let (batch, hidden) = (h0_shape[0], h0_shape[1]);
+    let packing = Packing::new(&values(mask), batch);
+    let dims = Dims {
+        rows: packing.len(),
+        batch,
+        hidden,
+    };
+    assert_eq!(
+        gi.layout().shape().to_vec(),
+        vec![dims.rows, 3 * hidden],
+        "one input projection per packed row"
+    );
     let (out, saved) = forward(
         &values(gi),
         &values(h0),
         values(w_hh).into_owned(),
         &values(b_hh),
-        values(mask).into_owned(),
+        packing,
         dims,
         reverse,
         keep,
     );
-    let shape = vec![dims.seq + 1, dims.batch, dims.hidden];
-    (tensor(out, shape), saved)
+    (tensor(out, vec![dims.rows + batch, hidden]), saved)
 }
 
 impl GruBackend for Flex {
@@ -432,10 +541,14 @@ impl Backward<Flex, 4> for GruSequenceBackward {
         let [node_gi, node_h0, node_w, node_b] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let saved = ops.state;
-        let Dims { seq, batch, hidden } = saved.dims;
+        let Dims {
+            rows,
+            batch,
+            hidden,
+        } = saved.dims;
         let [d_gi, d_h0, d_w, d_b] = backward(&saved, &values(&grad));
         let shapes = [
-            vec![seq, batch, 3 * hidden],
+            vec![rows, 3 * hidden],
             vec![batch, hidden],
             vec![hidden, 3 * hidden],
             vec![3 * hidden],
@@ -494,7 +607,6 @@ mod tests {
     use burn::tensor::Distribution;
 
     use super::*;
-    use crate::model::gru::GruCell;
 
     /// The polynomial `exp` against the standard library's over the range the gates see.
     #[test]
@@ -515,18 +627,19 @@ mod tests {
         }
     }
 
-    /// The fused recurrence against the same steps through Burn's own operations and
-    /// autodiff: outputs, final state and the gradients of every input, with padding in both
-    /// directions. A wrong gate in either backward fails this.
+    /// The packed GRU against the same layers through Burn's own operations and autodiff,
+    /// step by step over the padded batch: outputs, final states and the gradients of the
+    /// input, the initial state and every weight, for a two-layer bidirectional GRU with
+    /// padding, sorted longest first and not, and with none. A wrong gate in either backward,
+    /// or a row packed in the wrong place, fails this.
     #[test]
-    fn fused_recurrence_matches_burns_autodiff() {
+    fn packed_gru_matches_burns_autodiff() {
         let device = crate::train::device();
         let (seq, batch, input, hidden) = (5, 3, 4, 6);
         device.seed(3);
-        let cell = GruCell::new(input, hidden, &device);
+        let gru = Gru::new(input, hidden, 2, true, 0.0, &device);
         let x = Tensor::<3>::random([seq, batch, input], Distribution::Normal(0.0, 1.0), &device);
-        let h0 = Tensor::<2>::random([batch, hidden], Distribution::Normal(0.0, 0.5), &device);
-        // Sorted longest first (ended rows skipped) and not (every row computed).
+        let h0 = Tensor::<3>::random([4, batch, hidden], Distribution::Normal(0.0, 0.5), &device);
         let masks_for = |lengths: [usize; 3]| -> Vec<Tensor<2>> {
             (0..seq)
                 .map(|t| {
@@ -538,59 +651,48 @@ mod tests {
                 })
                 .collect()
         };
-        // Each output position and the final state weighed differently, so every gradient
-        // path counts.
+        // Each output position and final state weighed differently, so every gradient path
+        // counts.
         let weights = Tensor::<3>::random(
-            [seq, batch, hidden],
+            [seq, batch, 2 * hidden],
             Distribution::Normal(0.0, 1.0),
             &device,
         );
         let last_weights =
-            Tensor::<2>::random([batch, hidden], Distribution::Normal(0.0, 1.0), &device);
-        for (reverse, lengths) in [false, true]
-            .into_iter()
-            .flat_map(|r| [(r, [5, 3, 1]), (r, [3, 5, 1])])
-        {
-            let masks = masks_for(lengths);
-            let run = |fused: bool| {
+            Tensor::<3>::random([4, batch, hidden], Distribution::Normal(0.0, 1.0), &device);
+        for lengths in [Some([5, 3, 1]), Some([3, 5, 1]), Some([2, 4, 3]), None] {
+            let masks = lengths.map(masks_for);
+            let run = |packed: bool| {
                 let x = x.clone().require_grad();
                 let h0 = h0.clone().require_grad();
-                let gi = crate::model::linear::linear(&cell.ih, x.clone());
-                let (out, last) = if fused {
-                    cell.run(gi, h0.clone(), Some(&masks), reverse)
+                let (out, last) = if packed {
+                    forward_packed(&gru, x.clone(), Some(h0.clone()), masks.as_deref())
                 } else {
-                    cell.run_steps(gi, h0.clone(), Some(&masks), reverse)
+                    gru.forward_steps(x.clone(), Some(h0.clone()), masks.as_deref())
                 };
                 let loss = (out.clone() * weights.clone()).sum()
                     + (last.clone() * last_weights.clone()).sum();
                 let grads = loss.backward();
-                let inner = |t: Tensor<2>| t.to_data();
-                (
+                let mut values = vec![
                     out.to_data(),
                     last.to_data(),
                     x.grad(&grads).unwrap().to_data(),
-                    inner(h0.grad(&grads).unwrap()),
-                    cell.hh.weight.val().grad(&grads).unwrap().to_data(),
-                    cell.hh
-                        .bias
-                        .as_ref()
-                        .unwrap()
-                        .val()
-                        .grad(&grads)
-                        .unwrap()
-                        .to_data(),
-                    cell.ih.weight.val().grad(&grads).unwrap().to_data(),
-                )
+                    h0.grad(&grads).unwrap().to_data(),
+                ];
+                for cell in gru.cells.iter().chain(&gru.cells_reverse) {
+                    for linear in [&cell.ih, &cell.hh] {
+                        values.push(linear.weight.val().grad(&grads).unwrap().to_data());
+                        let bias = linear.bias.as_ref().unwrap().val();
+                        values.push(bias.grad(&grads).unwrap().to_data());
+                    }
+                }
+                values
             };
-            let (fused, reference) = (run(true), run(false));
+            let (packed, reference) = (run(true), run(false));
             let tolerance = burn::tensor::Tolerance::<f32>::absolute(1e-5);
-            fused.0.assert_approx_eq(&reference.0, tolerance);
-            fused.1.assert_approx_eq(&reference.1, tolerance);
-            fused.2.assert_approx_eq(&reference.2, tolerance);
-            fused.3.assert_approx_eq(&reference.3, tolerance);
-            fused.4.assert_approx_eq(&reference.4, tolerance);
-            fused.5.assert_approx_eq(&reference.5, tolerance);
-            fused.6.assert_approx_eq(&reference.6, tolerance);
+            for (p, r) in packed.iter().zip(&reference) {
+                p.assert_approx_eq(r, tolerance);
+            }
         }
     }
 }

@@ -578,8 +578,13 @@ pub fn word_nll(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> Tensor
             vec![sos, batch.target.clone().slice(s![0..target_len - 1])],
             0,
         );
-        let (attended, _, _) =
-            decoder.attend_steps(&model.embedding, inputs, hidden, encoder_outputs);
+        let (attended, _, _) = decoder.attend_steps(
+            &model.embedding,
+            inputs,
+            hidden,
+            encoder_outputs,
+            Some(&batch.target_lengths),
+        );
         let [_, _, h] = attended.dims();
         let attended = attended
             .reshape([target_len * width, h])
