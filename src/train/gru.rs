@@ -30,6 +30,7 @@ use burn::backend::{Backend, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
+use super::fastmath::{sigmoid, tanh};
 use super::flex_values as values;
 use crate::model::Gru;
 use crate::model::linear::linear;
@@ -206,41 +207,6 @@ struct Saved {
 
 fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-/// `e^x` as Cephes' `expf` computes it (a degree-5 polynomial after taking out powers of
-/// two), within 2 ulp, without branches or calls, so that loops over it vectorise; `libm`'s
-/// `expf` and `tanhf` are calls, one element at a time, and were half a GRU step's time.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.3, 88.7);
-    // k = round(x / ln 2), by the 1.5 * 2^23 trick (floor and round are calls without SSE4.1).
-    const SHIFT: f32 = 12_582_912.0;
-    let k = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
-    // r = x - k ln 2, with ln 2 split in two for precision.
-    let r = x - k * 0.693_359_4 + k * 2.121_944_4e-4;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5e-1;
-    let e_r = p * r * r + r + 1.0;
-    // 2^k, built in the exponent bits.
-    let two_k = f32::from_bits(((k as i32 + 127) as u32) << 23);
-    e_r * two_k
-}
-
-#[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
-}
-
-/// `tanh x = 1 - 2 / (e^{2x} + 1)`: absolute error about 1e-7 near 0, where `libm`'s is
-/// relative.
-#[inline(always)]
-fn tanh(x: f32) -> f32 {
-    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
 /// `dst[m, n] = lhs[m, k] · rhs[k, n]` (+ `dst` when `accumulate`), row-major, with strides
@@ -607,25 +573,6 @@ mod tests {
     use burn::tensor::Distribution;
 
     use super::*;
-
-    /// The polynomial `exp` against the standard library's over the range the gates see.
-    #[test]
-    fn fast_activations_are_accurate() {
-        for i in -20_000..=20_000 {
-            let x = i as f32 * 4e-3; // -80 to 80
-            let (ours, std) = (exp(x), x.exp());
-            assert!(
-                (ours - std).abs() <= 3e-7 * std,
-                "exp({x}) = {ours}, not {std}"
-            );
-            let x = x / 4.0;
-            assert!((tanh(x) - x.tanh()).abs() <= 2e-7, "tanh({x})");
-            assert!(
-                (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs() <= 2e-7,
-                "sigmoid({x})"
-            );
-        }
-    }
 
     /// The packed GRU against the same layers through Burn's own operations and autodiff,
     /// step by step over the padded batch: outputs, final states and the gradients of the

@@ -9,7 +9,9 @@
 pub mod batch;
 pub mod corpus;
 pub mod eval;
+pub mod fastmath;
 pub mod gru;
+pub mod nll;
 pub mod optim;
 pub mod pairs;
 pub mod report;
@@ -603,6 +605,11 @@ pub fn word_nll(model: &Seq2Seq, batch: &Batch, teacher_forcing: bool) -> Tensor
         let logits = Tensor::cat(steps, 0); // [target_len * batch, num_words]
         logits.select(0, batch.words.clone())
     };
+    if logits.is_autodiff() {
+        // Training: one node, without the [words, num_words] intermediates.
+        let [words, _] = logits.dims();
+        return nll::nll(logits, batch.word_ids.clone().reshape([words])); // [words, 1]
+    }
     log_softmax(logits, 1)
         .gather(1, batch.word_ids.clone())
         .neg() // [words, 1]

@@ -223,12 +223,18 @@ fn adam_update(values: &mut [f32], grad: &[f32], moments: &mut Moments, lr: f64,
         .zip(moments.m.par_chunks_mut(BLOCK))
         .zip(moments.v.par_chunks_mut(BLOCK))
         .for_each(|(((values, grad), m), v)| {
-            for i in 0..values.len() {
-                let g = grad[i] * scale;
-                m[i] = b1 * m[i] + (1.0 - b1) * g;
-                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                let denom = v[i].sqrt() / bias_correction2_sqrt + eps;
-                values[i] -= step_size * m[i] / denom;
+            // Zipped rather than indexed, so that the loop has no bounds checks and vectorises.
+            let slices = values
+                .iter_mut()
+                .zip(grad)
+                .zip(m.iter_mut())
+                .zip(v.iter_mut());
+            for (((value, &grad), m), v) in slices {
+                let g = grad * scale;
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let denom = v.sqrt() / bias_correction2_sqrt + eps;
+                *value -= step_size * *m / denom;
             }
         });
 }
@@ -245,12 +251,7 @@ pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
                 let grad = flex(grad);
                 self.sum += flex_values(&grad)
                     .par_chunks(1 << 16)
-                    .map(|block| {
-                        block
-                            .iter()
-                            .map(|&g| f64::from(g) * f64::from(g))
-                            .sum::<f64>()
-                    })
+                    .map(|block| super::fastmath::sum_of_squares(block))
                     .sum::<f64>();
             }
         }
