@@ -2,9 +2,12 @@
 `burnchat train`, same model size, batch size, sentence lengths and thread count, in one run.
 
 Run by hand from the repository root (never in CI), with torch installed and burnchat built
-with `cargo build --features train`:
+with `cargo build --release --features train` (what `make train` runs):
 
-    python bench/train_speed.py --threads 2
+    python bench/train_speed.py --threads 2 --rounds 3
+
+Each round runs burnchat, then PyTorch, at each size; the machine's speed drifts between
+minutes, so each round's ratio is printed and the median of the ratios summarises.
 
 Both train on the same synthetic corpus (random words, 1 to 9 per sentence), written as a
 Chit-Chat `dataset.json` for burnchat. Sizes: the tutorial's (hidden 500, 7,836 words) and
@@ -115,28 +118,41 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--burnchat", default=str(ROOT / "target" / "debug" / "burnchat"))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each runtime runs at each size, taking turns")
+    parser.add_argument("--burnchat", default=str(ROOT / "target" / "release" / "burnchat"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, batch 64, "
-          f"{args.iterations} timed iterations")
-    print("| size | hidden | words | PyTorch ms/it | burnchat ms/it | burnchat / PyTorch |")
-    print("|---|---|---|---|---|---|")
-    for name, hidden, num_words in SIZES:
-        rng = random.Random(1)
-        data = corpus(num_words, 3000, rng)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = f"{tmp}/dataset.json"
+          f"{args.iterations} timed iterations, {args.rounds} rounds, {args.burnchat}")
+    print("| size | hidden | words | round | PyTorch ms/it | burnchat ms/it | burnchat / PyTorch |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for name, hidden, num_words in SIZES:
+            rng = random.Random(1)
+            data = corpus(num_words, 3000, rng)
+            path = f"{tmp}/{name}.json"
             Path(path).write_text(json.dumps(data))
-            ours, words = burnchat_ms_per_iteration(
-                args.burnchat, path, hidden, args.iterations, args.threads)
-        index = {word(i): i + 3 for i in range(num_words - 3)}
-        pairs = []
-        for conv in data.values():
-            lines = [[index[w] for w in m[0]["text"].split(" ")] for m in conv["messages"]]
-            pairs += list(zip(lines, lines[1:]))
-        theirs = torch_ms_per_iteration(hidden, num_words, pairs, args.iterations)
-        print(f"| {name} | {hidden} | {words} | {theirs:.0f} | {ours:.0f} | {ours / theirs:.2f} |")
+            index = {word(i): i + 3 for i in range(num_words - 3)}
+            pairs = []
+            for conv in data.values():
+                lines = [[index[w] for w in m[0]["text"].split(" ")] for m in conv["messages"]]
+                pairs += list(zip(lines, lines[1:]))
+            runs.append((name, hidden, num_words, path, pairs))
+        ratios = {name: [] for name, *_ in runs}
+        for r in range(args.rounds):
+            for name, hidden, num_words, path, pairs in runs:
+                ours, words = burnchat_ms_per_iteration(
+                    args.burnchat, path, hidden, args.iterations, args.threads)
+                theirs = torch_ms_per_iteration(hidden, num_words, pairs, args.iterations)
+                ratios[name].append(ours / theirs)
+                print(f"| {name} | {hidden} | {words} | {r + 1} | {theirs:.0f} | {ours:.0f} "
+                      f"| {ours / theirs:.2f} |", flush=True)
+    for name, values in ratios.items():
+        values.sort()
+        print(f"{name}: median burnchat / PyTorch {values[len(values) // 2]:.2f} "
+              f"(from {values[0]:.2f} to {values[-1]:.2f})")
 
 
 if __name__ == "__main__":
