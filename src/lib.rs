@@ -10,7 +10,7 @@
 //! - [`mod@bench`]: the reply-latency and memory benchmark, native and in the browser.
 //! - `import` (feature `native`): the tutorial's checkpoints.
 //! - `train` (feature `train`): the trainer.
-//! - `wasm` (wasm32 only): the browser module.
+//! - `wasm` (wasm32 only): the browser module, and the bundle fetched over `web-sys`.
 
 pub mod backend;
 pub mod bench;

@@ -1,52 +1,36 @@
 // The model lives here, off the page's thread: the page never freezes while the weights
 // download or a reply is computed.
-import init, { bench, load, reply, soak } from "./pkg/burnchat.js";
-
-const FILES = ["weights/model.safetensors", "weights/config.json", "weights/voc.json"];
-
-// Downloads the bundle, reporting bytes as they arrive.
-async function fetchAll() {
-  const responses = await Promise.all(FILES.map((f) => fetch(f)));
-  for (const [i, r] of responses.entries()) {
-    if (!r.ok) throw new Error(`${FILES[i]}: HTTP ${r.status}`);
-  }
-  const total = responses.reduce((sum, r) => sum + Number(r.headers.get("Content-Length") || 0), 0);
-  let loaded = 0;
-  let reported = -1;
-  return Promise.all(responses.map(async (response) => {
-    const reader = response.body.getReader();
-    const chunks = [];
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      loaded += value.length;
-      // At most one message per percent: each one costs the page a repaint.
-      const percent = Math.floor((100 * loaded) / Math.max(total, loaded));
-      if (percent !== reported) {
-        reported = percent;
-        postMessage({ type: "progress", loaded, total: Math.max(total, loaded) });
-      }
-    }
-    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let offset = 0;
-    for (const c of chunks) {
-      bytes.set(c, offset);
-      offset += c.length;
-    }
-    return bytes;
-  }));
-}
+import init, { Chatbot } from "./pkg/burnchat.js";
 
 // Milliseconds since the worker started, at each stage (the benchmark prints them).
 const since = () => Math.round(performance.now());
+
+// Bytes so far and expected of each file, as Chatbot.load reports them; the page sees their
+// sums, at most once per percent: each message costs it a repaint.
+const files = new Map();
+let reported = -1;
+function onProgress({ file, loaded, total }) {
+  files.set(file, { loaded, total: total ?? loaded });
+  let sum = 0;
+  let expected = 0;
+  for (const f of files.values()) {
+    sum += f.loaded;
+    expected += f.total;
+  }
+  const percent = Math.floor((100 * sum) / Math.max(expected, sum, 1));
+  if (percent !== reported) {
+    reported = percent;
+    postMessage({ type: "progress", loaded: sum, total: Math.max(expected, sum) });
+  }
+}
+
+// The module compiles, then fetches the bundle itself (Chatbot.load, over web-sys).
+let bot = null;
 const ready = (async () => {
   const timings = {};
-  const [[model, config, voc]] = await Promise.all([
-    fetchAll().then((files) => ((timings.downloaded = since()), files)),
-    init().then(() => (timings.compiled = since())),
-  ]);
-  load(model, config, voc);
+  await init();
+  timings.compiled = since();
+  bot = await Chatbot.load("weights/", { onProgress });
   timings.loaded = since();
   postMessage({ type: "ready", timings });
 })().then(
@@ -59,8 +43,8 @@ const ready = (async () => {
 
 // "ask" is the page's; "bench" is tests/e2e/bench.mjs's (the benchmark, run by hand).
 const handlers = {
-  ask: (data) => ({ type: "reply", reply: reply(data.text, data.options) }),
-  bench: (data) => ({ type: "bench", latency: bench(data.rounds, data.options), soak: data.soak ? soak(data.soak, data.options) : null }),
+  ask: (data) => ({ type: "reply", reply: bot.reply(data.text, data.options) }),
+  bench: (data) => ({ type: "bench", latency: bot.bench(data.rounds, data.options), soak: data.soak ? bot.soak(data.soak, data.options) : null }),
 };
 
 onmessage = async ({ data }) => {

@@ -4,11 +4,14 @@
 use std::cell::RefCell;
 
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::bench;
 use crate::chatbot::{Chatbot, Reply};
 use crate::search::SearchOptions;
+
+mod fetch;
 
 #[wasm_bindgen]
 extern "C" {
@@ -74,6 +77,8 @@ fn to_js(value: &impl Serialize) -> Result<JsValue, JsError> {
 }
 
 /// A chatbot loaded from any bundle's three files, for people who bring their own model.
+/// Its memory (the model's weights) is the module's until `free()` is called; without it,
+/// the browser frees it only when it collects the object, if ever.
 #[wasm_bindgen(js_name = Chatbot)]
 pub struct WasmChatbot {
     bot: Chatbot,
@@ -89,10 +94,43 @@ impl WasmChatbot {
         })
     }
 
+    /// `await Chatbot.load(baseUrl, { onProgress })`: fetches `model.safetensors`,
+    /// `config.json` and `voc.json` from `baseUrl` (a directory, relative to the page or
+    /// worker, with or without its final `/`) and loads them. `onProgress`, optional, is
+    /// called with `{file, url, loaded, total}` once per file when its headers arrive
+    /// (`loaded` 0) and after every chunk of its body; `total` is the file's
+    /// `Content-Length`, or `null` without one. Rejects with an `Error` naming the URL on an
+    /// HTTP or network failure, and with the bundle's own message on a bad bundle.
+    pub async fn load(base_url: String, options: JsValue) -> Result<WasmChatbot, JsError> {
+        let on_progress = if options.is_undefined() || options.is_null() {
+            None
+        } else {
+            let callback = js_sys::Reflect::get(&options, &JsValue::from_str("onProgress"))
+                .map_err(|_| JsError::new("load options: not an object"))?;
+            match callback.dyn_into::<js_sys::Function>() {
+                Ok(callback) => Some(callback),
+                Err(v) if v.is_undefined() || v.is_null() => None,
+                Err(_) => return Err(JsError::new("load options: onProgress is not a function")),
+            }
+        };
+        let [model, config, voc] = fetch::bundle_files(&base_url, on_progress.as_ref()).await?;
+        Self::new(model, &config, &voc)
+    }
+
     /// `reply(text, options?)`: `{input, reply, text, tokens, scores, score, input_tokens,
     /// attention, unknown, ms}`, or throws an `Error`. `options` as for the module's `reply`.
     pub fn reply(&self, text: &str, options: JsValue) -> Result<JsValue, JsError> {
         timed_reply(&self.bot, text, options)
+    }
+
+    /// The module's `bench`, on this chatbot.
+    pub fn bench(&self, rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
+        bench_of(&self.bot, rounds, options)
+    }
+
+    /// The module's `soak`, on this chatbot.
+    pub fn soak(&self, replies: usize, options: JsValue) -> Result<JsValue, JsError> {
+        soak_of(&self.bot, replies, options)
     }
 }
 
@@ -133,19 +171,35 @@ pub fn reply(text: &str, options: JsValue) -> Result<JsValue, JsError> {
 /// ms_per_token}`.
 #[wasm_bindgen]
 pub fn bench(rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
+    with_bundled(|bot| bench_of(bot, rounds, options))
+}
+
+fn bench_of(bot: &Chatbot, rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
     let options = search_options(options)?;
-    with_bundled(|bot| to_js(&bench::measure(bot, &options, rounds, performance_now)?))
+    to_js(&bench::measure(bot, &options, rounds, performance_now)?)
 }
 
 /// `replies` replies in a row on the bundled model (`options` as for `reply`), sampling the
 /// wasm memory's size: `{replies, baseline_bytes, max_bytes, final_bytes}`.
 #[wasm_bindgen]
 pub fn soak(replies: usize, options: JsValue) -> Result<JsValue, JsError> {
+    with_bundled(|bot| soak_of(bot, replies, options))
+}
+
+fn soak_of(bot: &Chatbot, replies: usize, options: JsValue) -> Result<JsValue, JsError> {
     let options = search_options(options)?;
-    with_bundled(|bot| {
-        let soak = bench::soak(bot, &options, replies, || {
-            (core::arch::wasm32::memory_size(0) * 65536) as u64
-        })?;
-        to_js(&soak)
-    })
+    let soak = bench::soak(bot, &options, replies, memory_bytes)?;
+    to_js(&soak)
+}
+
+/// The wasm memory's size in bytes.
+fn memory_bytes() -> u64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as u64
+}
+
+/// The module's memory in bytes, for a page or test to see that loading and freeing
+/// chatbots leaves it flat.
+#[wasm_bindgen(js_name = memoryBytes)]
+pub fn memory_bytes_js() -> f64 {
+    memory_bytes() as f64
 }

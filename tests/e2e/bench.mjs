@@ -112,7 +112,7 @@ try {
   );
   const t = result.timings;
   console.log(
-    `worker start to: weights downloaded ${t.downloaded} ms, wasm compiled ${t.compiled} ms, model loaded ${t.loaded} ms`,
+    `worker start to: wasm compiled ${t.compiled} ms, weights downloaded and model loaded ${t.loaded} ms`,
   );
   const l = result.latency;
   console.log(

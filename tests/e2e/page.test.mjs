@@ -259,3 +259,52 @@ test("after 15 messages the newest reply is fully visible above the input bar, n
     await context.close();
   }
 });
+
+test("Chatbot.load fetches a bundle with progress, names a missing file, and free() returns its memory", async () => {
+  const { context, page, errors } = await openPage({ width: 1280, height: 800 });
+  const result = await page.evaluate(async () => {
+    const { default: init, Chatbot, memoryBytes } = await import("./pkg/burnchat.js");
+    await init();
+    // Progress, from the page's own thread (the worker's loads cover a worker's).
+    const events = [];
+    const bot = await Chatbot.load("weights", { onProgress: (p) => events.push(p) });
+    const reply = bot.reply("hello").text;
+    bot.free();
+    let missing = null;
+    try {
+      (await Chatbot.load("nowhere/")).free();
+    } catch (e) {
+      missing = String(e.message);
+    }
+    // Loaded and freed 100 times: the memory grows while the first few settle the
+    // allocator, then not at all. Kept instead of freed, 5 more would add their weights.
+    const sizes = [];
+    for (let i = 0; i < 100; i++) {
+      (await Chatbot.load("weights/")).free();
+      sizes.push(memoryBytes());
+    }
+    const kept = [];
+    for (let i = 0; i < 5; i++) kept.push(await Chatbot.load("weights/"));
+    const afterKept = memoryBytes();
+    kept.forEach((b) => b.free());
+    return { events, reply, missing, sizes, afterKept };
+  });
+  const byFile = {};
+  for (const e of result.events) (byFile[e.file] ??= []).push(e);
+  assert.deepEqual(Object.keys(byFile).sort(), ["config.json", "model.safetensors", "voc.json"]);
+  for (const [file, events] of Object.entries(byFile)) {
+    const [first, last] = [events[0], events.at(-1)];
+    assert.equal(first.loaded, 0, file);
+    assert.ok(first.total > 0 && last.loaded === first.total && last.total === first.total, JSON.stringify({ file, first, last }));
+    assert.ok(events.every((e, i) => i === 0 || e.loaded >= events[i - 1].loaded), file);
+    assert.match(first.url, new RegExp(`^weights/${file.replace(".", "\\.")}$`));
+  }
+  assert.ok(result.reply.length > 0, "a reply");
+  assert.match(result.missing, /nowhere\/model\.safetensors: HTTP 404/);
+  const [settled, last] = [result.sizes[9], result.sizes.at(-1)];
+  console.log(`wasm memory: after load 1 ${result.sizes[0]}, 10 ${settled}, 100 ${last}; 5 kept ${result.afterKept}`);
+  assert.equal(last, settled, "100 loads and frees leave the memory flat after the tenth");
+  assert.ok(result.afterKept > last + 4 * 1e6, "5 bots kept take their weights' memory: the measure sees it");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
