@@ -12,10 +12,10 @@ WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: fuzz test test-native test-wasm test-e2e serve dist toolchain browser golden fixtures train eval apt-update \
+.PHONY: fuzz test test-native test-wasm test-e2e test-types serve dist pkg toolchain browser golden fixtures train eval apt-update \
 	bench bench-browser bench-torch
 
-test: test-native test-wasm test-e2e
+test: test-native test-wasm test-e2e test-types
 
 # Native unit and integration tests (PyTorch fixtures, bad input, the CLI, the trainer,
 # the bundled model's golden replies). `ndarray` is on too, so that both backends compile;
@@ -55,7 +55,7 @@ tools/node_modules: tools/package.json tools/package-lock.json
 	touch tools/node_modules
 
 dist: toolchain tools/node_modules
-	wasm-pack build --target web --release --out-dir target/pkg --no-typescript . $(WASM_FEATURES)
+	wasm-pack build --target web --release --out-dir target/pkg . $(WASM_FEATURES)
 	rm -rf dist && mkdir -p dist/pkg dist/weights
 	cp www/index.html www/style.css www/app.js www/worker.js www/attention.js www/settings.js dist/
 	cp target/pkg/burnchat.js dist/pkg/
@@ -65,6 +65,15 @@ dist: toolchain tools/node_modules
 		sed "s/__VERSION__/$$version/" www/sw.js > dist/sw.js
 	@ls -l dist/pkg/burnchat_bg.wasm target/pkg/burnchat_bg.wasm dist/weights/model.safetensors
 
+# The npm package in pkg/: the module (as dist/ has it) and its JS glue, with the TypeScript
+# declarations wasm-bindgen writes (src/wasm/types.rs adds the reply's and options' shapes);
+# the weights apart. `cd pkg && npm pack` makes the tarball.
+pkg: dist
+	rm -rf pkg && mkdir pkg
+	cp target/pkg/burnchat.js target/pkg/burnchat.d.ts dist/pkg/burnchat_bg.wasm npm/README.md pkg/
+	version=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1); \
+		sed "s/__VERSION__/$$version/" npm/package.json > pkg/package.json
+
 serve: dist
 	@echo "burnchat on http://127.0.0.1:$(PORT)"
 	python3 -m http.server $(PORT) --bind 127.0.0.1 --directory dist
@@ -73,6 +82,16 @@ serve: dist
 # The wasm module in headless Chromium, against PyTorch's golden replies.
 test-wasm: toolchain browser
 	wasm-pack test --release --headless --chrome . $(WASM_FEATURES) --test web
+
+# The package packs, and a TypeScript user of it (examples/typescript) type-checks against
+# its declarations: the tarball unpacked as node_modules/burnchat, then `tsc --noEmit`.
+TYPES_CHECK := target/types-check
+test-types: pkg tools/node_modules
+	rm -rf $(TYPES_CHECK) && mkdir -p $(TYPES_CHECK)/node_modules
+	cd pkg && npm pack --silent --pack-destination ../$(TYPES_CHECK)
+	tar xzf $(TYPES_CHECK)/burnchat-*.tgz -C $(TYPES_CHECK) && mv $(TYPES_CHECK)/package $(TYPES_CHECK)/node_modules/burnchat
+	cp examples/typescript/example.ts examples/typescript/tsconfig.json $(TYPES_CHECK)/
+	node tools/node_modules/typescript/bin/tsc -p $(TYPES_CHECK)/tsconfig.json
 
 # The page end to end with playwright-core driving Debian's Chromium.
 test-e2e: dist browser

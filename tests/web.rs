@@ -5,8 +5,10 @@
 #![cfg(target_arch = "wasm32")]
 
 use burnchat::Reply;
+use burnchat::wasm::types::{SearchOptionsArg, TYPES};
 use burnchat::wasm::{WasmChatbot as Chatbot, load, reply};
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -49,7 +51,7 @@ fn replies_equal_pytorchs_golden_file() {
     let golden = check::golden(GOLDEN);
     assert!(golden.len() >= 10);
     for want in golden {
-        let got = answer(reply(&want.input, JsValue::UNDEFINED).unwrap());
+        let got = answer(reply(&want.input, None).unwrap());
         check::assert_matches(&got.said, &want);
         assert!(got.ms >= 0.0);
     }
@@ -74,7 +76,7 @@ fn bad_input_gives_an_answer_or_an_error_and_the_module_keeps_answering() {
         "\u{202e}olleh",
     ];
     for input in inputs {
-        match bot.reply(input, JsValue::UNDEFINED) {
+        match bot.reply(input, None) {
             Ok(value) => {
                 let got = answer(value);
                 assert!(!got.said.tokens.is_empty(), "{input:?}");
@@ -82,13 +84,13 @@ fn bad_input_gives_an_answer_or_an_error_and_the_module_keeps_answering() {
             Err(error) => assert!(!error_message(error.into()).is_empty(), "{input:?}"),
         }
         assert!(
-            !answer(bot.reply("hello", JsValue::UNDEFINED).unwrap())
+            !answer(bot.reply("hello", None).unwrap())
                 .said
                 .tokens
                 .is_empty()
         );
     }
-    let empty = error_message(bot.reply("", JsValue::UNDEFINED).unwrap_err().into());
+    let empty = error_message(bot.reply("", None).unwrap_err().into());
     assert!(empty.contains("no words"), "{empty}");
 }
 
@@ -121,7 +123,7 @@ fn hostile_bundles_are_refused_or_answer() {
     };
     let try_bundle = |model: Vec<u8>, config: &[u8], what: &str| {
         if let Ok(bot) = Chatbot::new(model, config, VOC) {
-            if let Err(e) = bot.reply("how are you?", JsValue::UNDEFINED) {
+            if let Err(e) = bot.reply("how are you?", None) {
                 assert!(!error_message(e.into()).is_empty(), "{what}");
             }
         }
@@ -189,7 +191,7 @@ fn hostile_bundles_are_refused_or_answer() {
     }
     let bot = Chatbot::new(MODEL.to_vec(), CONFIG, VOC).unwrap();
     assert!(
-        !answer(bot.reply("hello", JsValue::UNDEFINED).unwrap())
+        !answer(bot.reply("hello", None).unwrap())
             .said
             .tokens
             .is_empty()
@@ -197,28 +199,90 @@ fn hostile_bundles_are_refused_or_answer() {
 }
 
 /// The options as a page passes them: a plain object with camelCase names.
-fn js_options(options: &burnchat::SearchOptions) -> JsValue {
+fn js_options(options: &burnchat::SearchOptions) -> Option<SearchOptionsArg> {
     let object = js_sys::Object::new();
     let value = serde_json::to_value(options).unwrap();
     for (name, field) in value.as_object().unwrap() {
-        let mut camel = String::new();
-        let mut upper = false;
-        for c in name.chars() {
-            match (c, upper) {
-                ('_', _) => upper = true,
-                (c, true) => {
-                    camel.extend(c.to_uppercase());
-                    upper = false;
-                }
-                (c, false) => camel.push(c),
-            }
-        }
         let field = field
             .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .unwrap();
-        js_sys::Reflect::set(&object, &JsValue::from_str(&camel), &field).unwrap();
+        js_sys::Reflect::set(&object, &JsValue::from_str(&camel(name)), &field).unwrap();
     }
-    object.into()
+    Some(object.unchecked_into())
+}
+
+/// `beam_width` as JavaScript spells it: `beamWidth`.
+fn camel(name: &str) -> String {
+    let mut camel = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        match (c, upper) {
+            ('_', _) => upper = true,
+            (c, true) => {
+                camel.extend(c.to_uppercase());
+                upper = false;
+            }
+            (c, false) => camel.push(c),
+        }
+    }
+    camel
+}
+
+/// The field names of `interface NAME { ... }` in the module's TypeScript declarations.
+fn ts_fields(name: &str) -> Vec<String> {
+    let start = TYPES
+        .find(&format!("export interface {name} {{"))
+        .unwrap_or_else(|| panic!("interface {name} declared"));
+    let body = &TYPES[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find("\n}").unwrap()];
+    let mut fields: Vec<String> = body
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with("/**") && line.contains(':'))
+        .map(|line| {
+            line[..line.find(':').unwrap()]
+                .trim_end_matches('?')
+                .to_string()
+        })
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// The TypeScript declarations name exactly the fields the module reads and returns: every
+/// `SearchOptions` field (camelCase) and every key of a reply object.
+#[wasm_bindgen_test]
+fn typescript_declarations_match_the_rust_structs() {
+    let all = burnchat::SearchOptions {
+        search: Some(burnchat::search::Strategy::Beam),
+        beam_width: Some(1),
+        length_penalty: Some(0.0),
+        no_repeat_ngram: Some(0),
+        min_length: Some(0),
+        temperature: Some(1.0),
+        top_k: Some(0),
+        top_p: Some(1.0),
+        seed: Some(0),
+        anti_lm: Some(0.0),
+        samples: Some(1),
+    };
+    let mut options: Vec<String> = serde_json::to_value(&all)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| camel(k))
+        .collect();
+    options.sort();
+    assert_eq!(ts_fields("SearchOptions"), options);
+    let bot = Chatbot::new(MODEL.to_vec(), CONFIG, VOC).unwrap();
+    let reply = bot.reply("hello", None).unwrap();
+    let mut keys: Vec<String> = js_sys::Object::keys(reply.unchecked_ref::<js_sys::Object>())
+        .iter()
+        .map(|k| k.as_string().unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(ts_fields("Reply"), keys);
 }
 
 /// Beam search, reranking and seeded sampling give PyTorch's replies in the browser too:
@@ -236,8 +300,12 @@ fn searches_equal_pytorchs_golden_file() {
         }
     }
     let bad = js_sys::JSON::parse(r#"{"beamWidth": 0, "search": "beam"}"#).unwrap();
-    let error = error_message(bot.reply("hello", bad).unwrap_err().into());
+    let error = error_message(
+        bot.reply("hello", Some(bad.unchecked_into()))
+            .unwrap_err()
+            .into(),
+    );
     assert!(error.contains("beam width"), "{error}");
     let typo = js_sys::JSON::parse(r#"{"beamwidth": 3}"#).unwrap();
-    assert!(bot.reply("hello", typo).is_err());
+    assert!(bot.reply("hello", Some(typo.unchecked_into())).is_err());
 }

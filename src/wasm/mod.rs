@@ -12,6 +12,9 @@ use crate::chatbot::{Chatbot, Reply};
 use crate::search::SearchOptions;
 
 mod fetch;
+pub mod types;
+
+use types::{LoadOptionsArg, SearchOptionsArg, value_of};
 
 #[wasm_bindgen]
 extern "C" {
@@ -101,7 +104,12 @@ impl WasmChatbot {
     /// (`loaded` 0) and after every chunk of its body; `total` is the file's
     /// `Content-Length`, or `null` without one. Rejects with an `Error` naming the URL on an
     /// HTTP or network failure, and with the bundle's own message on a bad bundle.
-    pub async fn load(base_url: String, options: JsValue) -> Result<WasmChatbot, JsError> {
+    #[allow(non_snake_case)] // JavaScript's spelling, in the TypeScript declaration too
+    pub async fn load(
+        baseUrl: String,
+        options: Option<LoadOptionsArg>,
+    ) -> Result<WasmChatbot, JsError> {
+        let options = value_of(options);
         let on_progress = if options.is_undefined() || options.is_null() {
             None
         } else {
@@ -113,24 +121,35 @@ impl WasmChatbot {
                 Err(_) => return Err(JsError::new("load options: onProgress is not a function")),
             }
         };
-        let [model, config, voc] = fetch::bundle_files(&base_url, on_progress.as_ref()).await?;
+        let [model, config, voc] = fetch::bundle_files(&baseUrl, on_progress.as_ref()).await?;
         Self::new(model, &config, &voc)
     }
 
     /// `reply(text, options?)`: `{input, reply, text, tokens, scores, score, input_tokens,
     /// attention, unknown, ms}`, or throws an `Error`. `options` as for the module's `reply`.
-    pub fn reply(&self, text: &str, options: JsValue) -> Result<JsValue, JsError> {
-        timed_reply(&self.bot, text, options)
+    #[wasm_bindgen(unchecked_return_type = "Reply")]
+    pub fn reply(&self, text: &str, options: Option<SearchOptionsArg>) -> Result<JsValue, JsError> {
+        timed_reply(&self.bot, text, value_of(options))
     }
 
     /// The module's `bench`, on this chatbot.
-    pub fn bench(&self, rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
-        bench_of(&self.bot, rounds, options)
+    #[wasm_bindgen(unchecked_return_type = "BenchResult")]
+    pub fn bench(
+        &self,
+        rounds: usize,
+        options: Option<SearchOptionsArg>,
+    ) -> Result<JsValue, JsError> {
+        bench_of(&self.bot, rounds, value_of(options))
     }
 
     /// The module's `soak`, on this chatbot.
-    pub fn soak(&self, replies: usize, options: JsValue) -> Result<JsValue, JsError> {
-        soak_of(&self.bot, replies, options)
+    #[wasm_bindgen(unchecked_return_type = "SoakResult")]
+    pub fn soak(
+        &self,
+        replies: usize,
+        options: Option<SearchOptionsArg>,
+    ) -> Result<JsValue, JsError> {
+        soak_of(&self.bot, replies, value_of(options))
     }
 }
 
@@ -138,8 +157,9 @@ thread_local! {
     static BUNDLED: RefCell<Option<Chatbot>> = const { RefCell::new(None) };
 }
 
-/// Loads the bundled model (the page fetches `weights/` and hands over the bytes, so it can
-/// show the download's progress). Replaces any model loaded before.
+/// Loads a model into the module from its three files' bytes, for the module-level `reply`,
+/// `bench` and `soak`; replaces any model loaded before. (`Chatbot.load` fetches the files
+/// itself and gives a `Chatbot` of its own.)
 #[wasm_bindgen]
 pub fn load(model: Vec<u8>, config: &[u8], voc: &[u8]) -> Result<(), JsError> {
     let bot = Chatbot::from_bytes(model, config, voc)?;
@@ -160,18 +180,18 @@ fn with_bundled<T>(f: impl FnOnce(&Chatbot) -> Result<T, JsError>) -> Result<T, 
 /// plain object: `{search: "greedy"|"beam"|"sample", beamWidth, lengthPenalty,
 /// noRepeatNgram, minLength, temperature, topK, topP, seed, antiLm}`, every field optional;
 /// those left out take the bundle's defaults.
-#[wasm_bindgen]
-pub fn reply(text: &str, options: JsValue) -> Result<JsValue, JsError> {
-    with_bundled(|bot| timed_reply(bot, text, options))
+#[wasm_bindgen(unchecked_return_type = "Reply")]
+pub fn reply(text: &str, options: Option<SearchOptionsArg>) -> Result<JsValue, JsError> {
+    with_bundled(|bot| timed_reply(bot, text, value_of(options)))
 }
 
 /// `burnchat bench` in the browser, on the bundled model: one warm-up pass over the
 /// benchmark's prompts, then `rounds` timed passes with `performance.now()`.
 /// `options` as for `reply`. Returns `{replies, median_ms, p90_ms, mean_ms, mean_tokens,
 /// ms_per_token}`.
-#[wasm_bindgen]
-pub fn bench(rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
-    with_bundled(|bot| bench_of(bot, rounds, options))
+#[wasm_bindgen(unchecked_return_type = "BenchResult")]
+pub fn bench(rounds: usize, options: Option<SearchOptionsArg>) -> Result<JsValue, JsError> {
+    with_bundled(|bot| bench_of(bot, rounds, value_of(options)))
 }
 
 fn bench_of(bot: &Chatbot, rounds: usize, options: JsValue) -> Result<JsValue, JsError> {
@@ -181,9 +201,9 @@ fn bench_of(bot: &Chatbot, rounds: usize, options: JsValue) -> Result<JsValue, J
 
 /// `replies` replies in a row on the bundled model (`options` as for `reply`), sampling the
 /// wasm memory's size: `{replies, baseline_bytes, max_bytes, final_bytes}`.
-#[wasm_bindgen]
-pub fn soak(replies: usize, options: JsValue) -> Result<JsValue, JsError> {
-    with_bundled(|bot| soak_of(bot, replies, options))
+#[wasm_bindgen(unchecked_return_type = "SoakResult")]
+pub fn soak(replies: usize, options: Option<SearchOptionsArg>) -> Result<JsValue, JsError> {
+    with_bundled(|bot| soak_of(bot, replies, value_of(options)))
 }
 
 fn soak_of(bot: &Chatbot, replies: usize, options: JsValue) -> Result<JsValue, JsError> {
