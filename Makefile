@@ -12,10 +12,10 @@ WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: fuzz test test-native test-wasm test-e2e test-types serve dist pkg toolchain browser golden fixtures train eval apt-update \
+.PHONY: fuzz test test-native test-wasm test-wasm-ndarray test-e2e test-types serve dist pkg toolchain browser golden fixtures train eval apt-update \
 	bench bench-browser bench-torch
 
-test: test-native test-wasm test-e2e test-types
+test: test-native test-wasm test-wasm-ndarray test-e2e test-types
 
 # Native unit and integration tests (PyTorch fixtures, bad input, the CLI, the trainer,
 # the bundled model's golden replies). `ndarray` is on too, so that both backends compile;
@@ -92,6 +92,11 @@ test-types: pkg tools/node_modules
 	tar xzf $(TYPES_CHECK)/burnchat-*.tgz -C $(TYPES_CHECK) && mv $(TYPES_CHECK)/package $(TYPES_CHECK)/node_modules/burnchat
 	cp examples/typescript/example.ts examples/typescript/tsconfig.json $(TYPES_CHECK)/
 	node tools/node_modules/typescript/bin/tsc -p $(TYPES_CHECK)/tsconfig.json
+
+# The same browser tests on a second wasm build, on ndarray (the design's backend): the golden
+# replies and searches, bad input and hostile bundles.
+test-wasm-ndarray: toolchain browser
+	$(MAKE) test-wasm BACKEND=ndarray
 
 # The page end to end with playwright-core driving Debian's Chromium.
 test-e2e: dist browser
