@@ -19,7 +19,7 @@ export const DEFAULTS = {
 };
 
 // Which fields each search reads.
-const FIELDS = {
+export const FIELDS = {
   greedy: [], // the tutorial's search, exactly
   beam: ["beamWidth", "lengthPenalty", "antiLm", "noRepeatNgram", "minLength"],
   sample: ["temperature", "topK", "topP", "samples", "antiLm", "noRepeatNgram", "minLength"],

@@ -8,6 +8,8 @@ const FILES = [
   "index.html",
   "style.css",
   "app.js",
+  "burn-chat.js",
+  "burn-chat.css",
   "worker.js",
   "attention.js",
   "settings.js",

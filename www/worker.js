@@ -1,5 +1,5 @@
-// The model lives here, off the page's thread: the page never freezes while the weights
-// download or a reply is computed.
+// The model lives here, off the page's thread (<burn-chat> starts it): the page never
+// freezes while the weights download or a reply is computed.
 import init, { Chatbot } from "./pkg/burnchat.js";
 
 // Milliseconds since the worker started, at each stage (the benchmark prints them).
@@ -24,13 +24,16 @@ function onProgress({ file, loaded, total }) {
   }
 }
 
-// The module compiles, then fetches the bundle itself (Chatbot.load, over web-sys).
+// The module compiles, then fetches the bundle itself (Chatbot.load, over web-sys) from the
+// directory the first message names: {type: "load", src}.
 let bot = null;
+let loadFrom;
+const source = new Promise((resolve) => (loadFrom = resolve));
 const ready = (async () => {
   const timings = {};
   await init();
   timings.compiled = since();
-  bot = await Chatbot.load("weights/", { onProgress });
+  bot = await Chatbot.load(await source, { onProgress });
   timings.loaded = since();
   postMessage({ type: "ready", timings });
 })().then(
@@ -48,6 +51,7 @@ const handlers = {
 };
 
 onmessage = async ({ data }) => {
+  if (data.type === "load") return loadFrom(data.src);
   const handle = handlers[data.type];
   if (!handle || !(await ready)) return;
   try {

@@ -48,17 +48,15 @@ try {
   for (let i = 0; i < Number(values.loads); i++) {
     const context = await browser.newContext();
     await context.addInitScript(() => {
-      window.__stamps = {};
-      new MutationObserver(() => {
-        const s = window.__stamps;
-        s.ready ??= document.body?.dataset.ready === "true" ? performance.now() : undefined;
-        s.asked ??= document.querySelector("#log li.me") ? performance.now() : undefined;
-        s.replied ??= document.querySelectorAll("#log li.bot").length > 1 ? performance.now() : undefined;
-      }).observe(document, { subtree: true, childList: true, attributes: true });
+      // <burn-chat>'s events (composed, so they reach the document) and the Enter key.
+      const s = (window.__stamps = {});
+      document.addEventListener("ready", () => (s.ready ??= performance.now()));
+      document.addEventListener("keydown", (e) => e.key === "Enter" && (s.asked ??= performance.now()), true);
+      document.addEventListener("reply", () => (s.replied ??= performance.now()));
     });
     const page = await context.newPage();
     await page.goto(server.url);
-    await page.waitForSelector("body[data-ready=true]");
+    await page.waitForSelector("burn-chat[data-ready=true]");
     await page.locator("#message").fill("hello");
     await page.locator("#message").press("Enter");
     await page.waitForFunction(() => window.__stamps.replied !== undefined);
@@ -79,6 +77,7 @@ try {
   const result = await page.evaluate(
     async ({ prompts, rounds, soakReplies, options }) => {
       const worker = new Worker("worker.js", { type: "module" });
+      worker.postMessage({ type: "load", src: "weights/" });
       const next = (type) =>
         new Promise((resolve, reject) => {
           worker.onmessage = ({ data }) => {

@@ -25,15 +25,22 @@ after(async () => {
   server?.stop();
 });
 
+// The page's uncaught errors and the browser's complaints about the CSP, collected.
+function watchErrors(page) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => /Content.Security.Policy|Refused to/i.test(m.text()) && errors.push(m.text()));
+  return errors;
+}
+
 // A new browser context (its own storage) at `viewport`, on the page once the model is ready,
 // collecting the page's errors.
 async function openPage(viewport) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  const errors = watchErrors(page);
   await page.goto(url);
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   return { context, page, errors };
 }
 
@@ -42,19 +49,18 @@ async function ask(page, text) {
   const before = await bots.count();
   await page.locator("#message").fill(text);
   await page.locator("#message").press("Enter");
-  await page.waitForFunction((n) => document.querySelectorAll("#log li.bot").length > n, before);
+  await page.waitForFunction((n) => document.querySelector("burn-chat").shadowRoot.querySelectorAll("#log li.bot").length > n, before);
   return (await bots.nth(before).innerText()).trim();
 }
 
 test("the page loads the model, answers, resists injection and works offline", async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 740 } });
   const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  const errors = watchErrors(page);
 
   const started = Date.now();
   await page.goto(url);
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   const loadMs = Date.now() - started;
   assert.ok(await page.locator("#message").isEnabled());
 
@@ -81,7 +87,7 @@ test("the page loads the model, answers, resists injection and works offline", a
   await page.evaluate(() => navigator.serviceWorker.ready);
   await context.setOffline(true);
   await page.reload();
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   const offline = await ask(page, "how are you?");
   assert.ok(offline.length > 0, "offline reply");
   await page.screenshot({ path: join(artifacts, "offline.png"), fullPage: true });
@@ -93,7 +99,7 @@ test("the page follows the dark colour scheme", async () => {
   const context = await browser.newContext({ colorScheme: "dark", viewport: { width: 800, height: 600 } });
   const page = await context.newPage();
   await page.goto(url);
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(background, "rgb(20, 23, 29)");
   await page.screenshot({ path: join(artifacts, "dark.png") });
@@ -115,10 +121,9 @@ async function lastBotWords(page) {
 test("replies read as text, search settings persist, and the attention view opens", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  const errors = watchErrors(page);
   await page.goto(url);
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
 
   // The default search is the page's recommended one: beam search reranked, PyTorch's reply.
   assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "beam");
@@ -165,7 +170,7 @@ test("replies read as text, search settings persist, and the attention view open
 
   // The choice survives a reload.
   await page.reload();
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "greedy");
   await ask(page, "hello");
   assert.equal(await lastBotWords(page), "How are you doing?");
@@ -196,7 +201,7 @@ test("the page recovers when its worker dies, and keeps the conversation", async
       throw new WebAssembly.RuntimeError("unreachable");
     });
   });
-  await page.waitForSelector("body[data-restarts='1'][data-ready=true]");
+  await page.waitForSelector("burn-chat[data-restarts='1'][data-ready=true]");
   const notice = await page.locator("#log li.notice").last().innerText();
   assert.match(notice, /stopped working .*unreachable.*conversation is kept/);
   const after = await page.locator("#log li").allInnerTexts();
@@ -222,7 +227,7 @@ test("the conversation survives a reload, offline too, and can be cleared", asyn
   await page.evaluate(() => navigator.serviceWorker.ready);
   await context.setOffline(true);
   await page.reload();
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   assert.deepEqual(await page.locator("#log li").allInnerTexts(), said);
   // A kept reply's attention view still opens.
   await page.locator("#log li.bot").first().getByRole("button", { name: "Show attention" }).click();
@@ -233,7 +238,7 @@ test("the conversation survives a reload, offline too, and can be cleared", asyn
   assert.equal(await page.locator("#log li").count(), 0);
   assert.ok(!(await page.locator("#clear").isVisible()));
   await page.reload();
-  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("burn-chat[data-ready=true]");
   assert.deepEqual(await page.locator("#log li").allInnerTexts(), ["Hello! Ask me anything."]);
   assert.deepEqual(errors, []);
   await context.close();
@@ -251,7 +256,7 @@ test("after 15 messages the newest reply is fully visible above the input bar, n
     // Nothing covers it: the element at its centre is the bubble or inside it.
     const covered = await newest.evaluate((li) => {
       const r = li.getBoundingClientRect();
-      const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      const hit = li.getRootNode().elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
       return !li.contains(hit);
     });
     assert.ok(!covered, `${size}: the newest reply is covered`);
@@ -305,6 +310,57 @@ test("Chatbot.load fetches a bundle with progress, names a missing file, and fre
   console.log(`wasm memory: after load 1 ${result.sizes[0]}, 10 ${settled}, 100 ${last}; 5 kept ${result.afterKept}`);
   assert.equal(last, settled, "100 loads and frees leave the memory flat after the tenth");
   assert.ok(result.afterKept > last + 4 * 1e6, "5 bots kept take their weights' memory: the measure sees it");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("examples/embed: one script and one element on a page of its own, under a strict CSP", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 740 } });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  // The element's events, as the embedding page would listen for them.
+  await context.addInitScript(() => {
+    window.__events = [];
+    document.addEventListener("ready", () => window.__events.push("ready"));
+    document.addEventListener("reply", (e) => window.__events.push(`reply: ${e.detail.text}`));
+  });
+  await page.goto(new URL("embed/", url).href);
+  await page.waitForSelector("burn-chat[data-ready=true]");
+
+  // Its files came from one directory up: the element's, the worker's and the bundle's.
+  const worker = page.workers().find((w) => w.url().endsWith("/worker.js"));
+  assert.equal(worker?.url(), new URL("worker.js", url).href);
+  // The page's own greeting and theme; the input is found by its accessible name.
+  assert.deepEqual(await page.locator("#log li").allInnerTexts(), ["Hi! I'm a small chatbot. Say something."]);
+  assert.ok(!(await page.locator("#settings").isVisible()), "no settings panel without the attribute");
+  const textbox = page.getByRole("textbox", { name: "Your message" });
+  assert.ok(await textbox.isEnabled());
+
+  // The page's default search without the panel: PyTorch's reply, as on the demo page.
+  await ask(page, "hello");
+  assert.equal(await lastBotWords(page), "Greetings!");
+  assert.equal(await page.locator("#log li.me").evaluate((li) => getComputedStyle(li).backgroundColor), "rgb(15, 123, 95)");
+  assert.deepEqual(await page.evaluate(() => window.__events), ["ready", "reply: Greetings!"]);
+
+  // The chat keeps to its box: after 12 messages the element is as high as the site made
+  // it, and the newest reply is visible inside it, above the input bar.
+  const height = (await page.locator("burn-chat").boundingBox()).height;
+  for (let i = 0; i < 12; i++) await ask(page, i % 2 ? "how are you?" : "hello");
+  const host = await page.locator("burn-chat").boundingBox();
+  assert.equal(host.height, height);
+  const newest = page.locator("#log li.bot").last();
+  const box = await newest.boundingBox();
+  const bar = await page.locator("#form").boundingBox();
+  assert.ok(box.y >= host.y && box.y + box.height <= bar.y, `reply ${box.y}..${box.y + box.height}, box from ${host.y}, bar at ${bar.y}`);
+  assert.ok(await newest.evaluate((li) => {
+    const r = li.getBoundingClientRect();
+    return li.contains(li.getRootNode().elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));
+  }), "the newest reply is not covered");
+  await page.screenshot({ path: join(artifacts, "embed.png"), fullPage: true });
+
+  // Its conversation is kept under its own key, apart from the demo page's.
+  const keys = await page.evaluate(() => Object.keys(localStorage));
+  assert.deepEqual(keys, ["embed.conversation"]);
   assert.deepEqual(errors, []);
   await context.close();
 });
