@@ -12,16 +12,21 @@ WASM_FEATURES := --no-default-features --features $(BACKEND)
 export CHROMEDRIVER ?= /usr/bin/chromedriver
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: fuzz test test-native test-wasm test-wasm-ndarray test-e2e test-types serve dist pkg toolchain browser golden fixtures train eval apt-update \
+.PHONY: fuzz test test-native test-native-ndarray test-wasm test-wasm-ndarray test-e2e test-types serve dist pkg toolchain browser golden fixtures train eval apt-update \
 	bench bench-browser bench-torch
 
-test: test-native test-wasm test-wasm-ndarray test-e2e test-types
+test: test-native test-native-ndarray test-wasm test-wasm-ndarray test-e2e test-types
 
 # Native unit and integration tests (PyTorch fixtures, bad input, the CLI, the trainer,
 # the bundled model's golden replies). `ndarray` is on too, so that both backends compile;
 # the tests run on flex, which wins when both are on.
 test-native:
 	cargo test --locked --features train,ndarray
+
+# The bundled model's golden replies and searches on a native ndarray build (the design's
+# backend), flex off: PyTorch's tokens, words and scores, as on flex.
+test-native-ndarray:
+	cargo test --locked --no-default-features --features native,ndarray --test golden
 
 # The property tests of tests/fuzz.rs at 10,000 cases each (`make test` runs 500); another
 # seed: `make fuzz FUZZ_SEED=7`.

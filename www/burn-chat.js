@@ -93,6 +93,7 @@ function defaultOptions() {
 
 export class BurnChat extends HTMLElement {
   #el = {};
+  #drawn = false;
   #settings = null;
   #worker = null;
   #kept = [];
@@ -120,13 +121,19 @@ export class BurnChat extends HTMLElement {
 
   connectedCallback() {
     if (this.#worker) return;
-    if (this.hasAttribute("settings")) {
-      this.#el.settings.hidden = false;
-      this.#settings = searchSettings(this.shadowRoot.getElementById("search-form"));
+    // The first time: the settings panel and the kept conversation. Taken out of the document
+    // and put back, the element keeps both and only starts a new worker.
+    if (!this.#drawn) {
+      this.#drawn = true;
+      if (this.hasAttribute("settings")) {
+        this.#el.settings.hidden = false;
+        this.#settings = searchSettings(this.shadowRoot.getElementById("search-form"));
+      }
+      this.#kept = this.#load();
+      for (const entry of this.#kept) this.#draw(entry);
+      this.#el.clear.hidden = this.#kept.length === 0;
     }
-    this.#kept = this.#load();
-    for (const entry of this.#kept) this.#draw(entry);
-    this.#el.clear.hidden = this.#kept.length === 0;
+    this.#setBusy(true);
     this.#startWorker();
   }
 
@@ -136,6 +143,8 @@ export class BurnChat extends HTMLElement {
       if (!this.isConnected && this.#worker) {
         this.#worker.terminate();
         this.#worker = null;
+        this.#pending = false;
+        this.#restarts = 0;
         this.dataset.ready = "false";
       }
     });

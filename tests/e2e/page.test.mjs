@@ -358,6 +358,19 @@ test("examples/embed: one script and one element on a page of its own, under a s
   }), "the newest reply is not covered");
   await page.screenshot({ path: join(artifacts, "embed.png"), fullPage: true });
 
+  // Taken out of the page and put back, it keeps its conversation and answers again.
+  const bubbles = await page.locator("#log li").count();
+  await page.evaluate(() => {
+    const chat = document.querySelector("burn-chat");
+    const parent = chat.parentNode;
+    chat.remove();
+    return new Promise((resolve) => setTimeout(() => resolve(parent.append(chat)), 100));
+  });
+  await page.waitForSelector("burn-chat[data-ready=true]");
+  assert.equal(await page.locator("#log li").count(), bubbles);
+  await ask(page, "hello");
+  assert.equal(await lastBotWords(page), "Greetings!");
+
   // Its conversation is kept under its own key, apart from the demo page's.
   const keys = await page.evaluate(() => Object.keys(localStorage));
   assert.deepEqual(keys, ["embed.conversation"]);
