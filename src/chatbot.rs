@@ -48,6 +48,8 @@ pub struct Reply {
 #[derive(Debug)]
 pub struct Chatbot {
     bundle: Bundle,
+    /// The backward model p(message | reply) that reranks with the `mmi` search option.
+    backward: Option<Bundle>,
     device: Device,
 }
 
@@ -59,7 +61,26 @@ impl Chatbot {
         if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
             bundle.model = half_weights(bundle.model);
         }
-        Self { bundle, device }
+        Self {
+            bundle,
+            backward: None,
+            device,
+        }
+    }
+
+    /// This chatbot with `backward`, a bundle trained on the same pairs the other way round
+    /// (`burnchat train --reverse`), to rerank replies by how well they predict the message
+    /// (the `mmi` search option). Refused unless the two share their vocabulary word for word.
+    pub fn with_backward(mut self, backward: Bundle) -> Result<Self> {
+        if backward.voc != self.bundle.voc {
+            return Err(Error::BadBundle {
+                file: "voc.json".into(),
+                message: "the backward model's vocabulary differs from the chatbot's".into(),
+            });
+        }
+        let backward = Self::new(backward, self.device.clone()).bundle;
+        self.backward = Some(backward);
+        Ok(self)
     }
 
     /// Loads a bundle from the bytes of its three files onto the crate's backend.
@@ -112,6 +133,11 @@ impl Chatbot {
     /// default, then [`Search::default`](crate::search::Search)'s.
     pub fn reply_with(&self, text: &str, options: &SearchOptions) -> Result<Reply> {
         let search = self.search(options)?;
+        if search.mmi > 0.0 && self.backward.is_none() {
+            return Err(Error::BadSearch(
+                "the MMI weight needs a backward model (burnchat train --reverse)".into(),
+            ));
+        }
         let Bundle { config, voc, model } = &self.bundle;
         let normalized = normalize_string(text);
         if normalized.is_empty() {
@@ -130,6 +156,7 @@ impl Chatbot {
         }
         let decoded = decode(
             model,
+            self.backward.as_ref().map(|b| &b.model),
             &encoded.ids,
             &search,
             config.max_length,

@@ -354,3 +354,78 @@ fn a_bundles_default_search_applies_and_options_override_it() {
     std::fs::write(&config_path, config.to_string()).unwrap();
     assert!(Chatbot::load(dir.path()).is_err());
 }
+
+#[derive(Deserialize)]
+struct MmiFixture {
+    checkpoint: String,
+    backward: String,
+    searches: Vec<SearchCase>,
+}
+
+/// MMI-bidi against PyTorch: each fixture checkpoint's candidates reranked by a second
+/// fixture as the backward model p(message | reply), the two sharing the fixture vocabulary.
+/// The same tokens and score as PyTorch, and some replies other than without the backward
+/// model, so the test fails if its scores are ignored.
+#[test]
+fn mmi_reranks_with_the_backward_model_as_pytorch_does() {
+    let device = burnchat::backend::device();
+    for name in FIXTURES {
+        let fixture: MmiFixture = read(&format!("{name}.mmi.json"));
+        let (plain, _dir) = bot(&fixture.checkpoint);
+        let backward = import_checkpoint(
+            &fixtures().join(&fixture.backward),
+            WeightDtype::F32,
+            &device,
+        )
+        .unwrap();
+        let (bot, _dir) = bot(&fixture.checkpoint);
+        let bot = bot.with_backward(backward).unwrap();
+        let mut changed = 0;
+        for case in &fixture.searches {
+            let without = SearchOptions {
+                mmi: Some(0.0),
+                ..case.options.clone()
+            };
+            for want in &case.replies {
+                let what = format!("{name} {:?} {:?}", case.options, want.input);
+                let got = bot.reply_with(&want.input, &case.options).unwrap();
+                assert_eq!(got.tokens, want.tokens, "{what}: tokens");
+                assert!(
+                    (got.score - want.score).abs() <= SCORE_TOLERANCE,
+                    "{what}: score {} vs PyTorch {}",
+                    got.score,
+                    want.score
+                );
+                let plain = plain.reply_with(&want.input, &without).unwrap();
+                changed += usize::from(plain.tokens != got.tokens);
+            }
+        }
+        assert!(changed >= 5, "{name}: MMI changed only {changed} replies");
+    }
+}
+
+/// The `mmi` option needs a backward model, and a backward model needs the same vocabulary.
+#[test]
+fn mmi_without_a_backward_model_or_with_another_vocabulary_is_refused() {
+    let (bot, _dir) = bot("dot_2x2_h24.tar");
+    let mmi = SearchOptions {
+        mmi: Some(1.0),
+        ..options(Strategy::Beam)
+    };
+    let err = bot.reply_with("hello", &mmi).unwrap_err();
+    assert!(err.to_string().contains("backward model"), "{err}");
+    let device = burnchat::backend::device();
+    let mut other = import_checkpoint(
+        &fixtures().join("general_3x2_h32.tar"),
+        WeightDtype::F32,
+        &device,
+    )
+    .unwrap();
+    let mut words: Vec<String> = (0..other.voc.num_words())
+        .filter_map(|i| other.voc.word(i as u32).map(String::from))
+        .collect();
+    words.swap(5, 6);
+    other.voc = burnchat::voc::Voc::new(words).unwrap();
+    let err = bot.with_backward(other).unwrap_err();
+    assert!(err.to_string().contains("vocabulary"), "{err}");
+}

@@ -265,6 +265,7 @@ fn typescript_declarations_match_the_rust_structs() {
         seed: Some(0),
         anti_lm: Some(0.0),
         samples: Some(1),
+        mmi: Some(0.0),
     };
     let mut options: Vec<String> = serde_json::to_value(&all)
         .unwrap()

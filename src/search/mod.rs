@@ -59,6 +59,8 @@ pub struct SearchOptions {
     pub anti_lm: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mmi: Option<f32>,
 }
 
 impl SearchOptions {
@@ -76,6 +78,7 @@ impl SearchOptions {
             seed: self.seed.or(fallback.seed),
             anti_lm: self.anti_lm.or(fallback.anti_lm),
             samples: self.samples.or(fallback.samples),
+            mmi: self.mmi.or(fallback.mmi),
         }
     }
 
@@ -94,6 +97,7 @@ impl SearchOptions {
             seed: self.seed.unwrap_or(d.seed),
             anti_lm: self.anti_lm.unwrap_or(d.anti_lm),
             samples: self.samples.unwrap_or(d.samples),
+            mmi: self.mmi.unwrap_or(d.mmi),
         };
         search.check(max_length)?;
         Ok(search)
@@ -137,6 +141,10 @@ pub struct Search {
     /// Sampling: replies drawn (in one batch), of which the best by [`rerank`] is kept
     /// (sample-and-rank, Adiwardana et al. 2020); default 1.
     pub samples: usize,
+    /// Beam search and sampling: μ in `+ μ·log p(S|T) / length(S)`, which reranks the
+    /// finished or drawn replies by how well each predicts the message under a backward
+    /// model (MMI-bidi, [`rerank`]); needs a chatbot with one; default 0 (off).
+    pub mmi: f32,
 }
 
 impl Default for Search {
@@ -153,6 +161,7 @@ impl Default for Search {
             seed: 0,
             anti_lm: 0.0,
             samples: 1,
+            mmi: 0.0,
         }
     }
 }
@@ -190,6 +199,9 @@ impl Search {
         if !(self.anti_lm.is_finite() && self.anti_lm >= 0.0) {
             return fail("the anti-LM weight must be 0 or more".into());
         }
+        if !(self.mmi.is_finite() && self.mmi >= 0.0) {
+            return fail("the MMI weight must be 0 or more".into());
+        }
         Ok(())
     }
 
@@ -224,6 +236,9 @@ pub struct Decoded {
     /// `log p(T|∅)`: the tokens' log-likelihood after an empty message, which beam search
     /// and sampling sum alongside when they rerank ([`rerank`]); 0 otherwise.
     pub prior: f32,
+    /// `log p(S|T) / length(S)`: the message's mean log-likelihood after this reply under a
+    /// backward model, when the search reranks with one ([`rerank::backward`]); 0 otherwise.
+    pub backward: f32,
 }
 
 impl Decoded {
@@ -233,11 +248,12 @@ impl Decoded {
     }
 
     /// What beam search ranks finished replies, and sampling its drawn ones, by:
-    /// `(score − λ·prior) / length^A`, length counting EOS ([`rerank`]); with λ = 0 the
-    /// length-normalised score.
-    pub fn reranked_score(&self, anti_lm: f32, length_penalty: f32) -> f32 {
+    /// `(score − λ·prior) / length^A + μ·backward`, length counting EOS ([`rerank`]); with
+    /// λ = μ = 0 the length-normalised score.
+    pub fn reranked_score(&self, search: &Search) -> f32 {
         let len = self.tokens.len().max(1) as f32;
-        (self.score() - anti_lm * self.prior) / len.powf(length_penalty)
+        (self.score() - search.anti_lm * self.prior) / len.powf(search.length_penalty)
+            + search.mmi * self.backward
     }
 
     /// Appends one token, its log-probability and the step's attention row.
@@ -257,9 +273,11 @@ impl Decoded {
     }
 }
 
-/// Decodes the reply to `input_ids` (known words then EOS) with `search`.
+/// Decodes the reply to `input_ids` (known words then EOS) with `search`; `backward`, the
+/// model of p(message | reply), reranks the candidates when `search.mmi` is above 0.
 pub fn decode(
     model: &Seq2Seq,
+    backward: Option<&Seq2Seq>,
     input_ids: &[u32],
     search: &Search,
     max_length: usize,
@@ -269,22 +287,21 @@ pub fn decode(
     // The same model after an empty message (the encoder sees only EOS): the prior that
     // reranking subtracts.
     let prior = || (search.anti_lm > 0.0).then(|| Decoding::new(model, &[EOS_TOKEN], device));
-    match search.strategy {
-        Strategy::Greedy => greedy::greedy(&decoding, search, max_length),
-        Strategy::Beam => rerank::best(
-            beam::beam(&decoding, prior().as_ref(), search, max_length),
+    let candidates = match search.strategy {
+        Strategy::Greedy => return greedy::greedy(&decoding, search, max_length),
+        Strategy::Beam => beam::beam(&decoding, prior().as_ref(), search, max_length),
+        Strategy::Sample => sample::sample(
+            &decoding,
+            prior().filter(|_| search.samples > 1).as_ref(),
             search,
+            max_length,
         ),
-        Strategy::Sample => rerank::best(
-            sample::sample(
-                &decoding,
-                prior().filter(|_| search.samples > 1).as_ref(),
-                search,
-                max_length,
-            ),
-            search,
-        ),
-    }
+    };
+    let candidates = match backward.filter(|_| search.mmi > 0.0 && candidates.len() > 1) {
+        Some(backward) => rerank::backward(backward, input_ids, candidates, device),
+        None => candidates,
+    };
+    rerank::best(candidates, search)
 }
 
 /// One message encoded, and the decoder stepped over any number of hypotheses at once.

@@ -21,6 +21,21 @@ pub struct Dataset {
     pub sources: Vec<(usize, f64)>,
 }
 
+impl Dataset {
+    /// The same pairs the other way round, reply first, in the same vocabulary: the data of
+    /// a backward model p(message | reply), which reranks the forward model's candidates by
+    /// how well they predict the message (Li et al. 2016, MMI-bidi). The vocabulary is built
+    /// before the swap, so the two models share it word for word.
+    pub fn reversed(self) -> Dataset {
+        let swap = |pairs: Vec<Pair>| pairs.into_iter().map(|(a, b)| (b, a)).collect();
+        Dataset {
+            train: swap(self.train),
+            valid: swap(self.valid),
+            ..self
+        }
+    }
+}
+
 /// Which conversations are held out: every one whose seeded hash falls in the validation
 /// fraction, so the split does not depend on the corpus order or on the other conversations.
 pub fn is_validation(conversation: usize, seed: u64, fraction: f64) -> bool {

@@ -24,6 +24,9 @@ export interface SearchOptions {
   antiLm?: number;
   /** With "sample": replies drawn, the best by the reranked score kept. */
   samples?: number;
+  /** Reranking by a backward model p(message | reply) (MMI-bidi); needs a chatbot that has
+   *  one, which only the native library loads so far: an Error here when above 0. */
+  mmi?: number;
 }
 
 /** One reply. */

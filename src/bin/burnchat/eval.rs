@@ -72,7 +72,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         .map(|dir| {
             let bundle = Bundle::load(dir, &burnchat::backend::device())
                 .with_context(|| format!("loading the bundle {}", dir.display()))?;
-            Ok(evaluator(bundle))
+            args.search.with_backward(evaluator(bundle))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut held_out = Vec::new();

@@ -98,7 +98,7 @@ pub(crate) fn load(weights: &Path) -> Result<Chatbot> {
 
 /// The bundle, and the search flags checked against it before any message is read.
 fn load_with(weights: &Path, search: &SearchArgs) -> Result<(Chatbot, SearchOptions)> {
-    let bot = load(weights)?;
+    let bot = search.with_backward(load(weights)?)?;
     let options = search.options();
     bot.search(&options)?;
     Ok((bot, options))

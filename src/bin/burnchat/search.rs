@@ -1,7 +1,10 @@
 //! The decoding flags shared by `reply`, `chat` and `bench`: each one a field of
 //! [`SearchOptions`]; flags left out take the bundle's default search.
 
-use burnchat::{SearchOptions, Strategy};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burnchat::{Bundle, Chatbot, SearchOptions, Strategy};
 use clap::{Args, ValueEnum};
 
 #[derive(Args, Debug, Clone, Default)]
@@ -42,6 +45,13 @@ pub struct SearchArgs {
     /// the one drawn).
     #[arg(long)]
     samples: Option<usize>,
+    /// Beam search and sampling: rerank by + μ·log p(message | reply) per message word under
+    /// the --backward model (MMI-bidi; 0: off, the default).
+    #[arg(long)]
+    mmi: Option<f32>,
+    /// A backward model's bundle (`burnchat train --reverse`, the same vocabulary), for --mmi.
+    #[arg(long, value_name = "DIR")]
+    backward: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -52,6 +62,16 @@ enum SearchKind {
 }
 
 impl SearchArgs {
+    /// `bot` with the --backward model, if one was given.
+    pub fn with_backward(&self, bot: Chatbot) -> Result<Chatbot> {
+        let Some(dir) = &self.backward else {
+            return Ok(bot);
+        };
+        let bundle = Bundle::load(dir, &burnchat::backend::device())
+            .with_context(|| format!("loading the backward bundle {}", dir.display()))?;
+        Ok(bot.with_backward(bundle)?)
+    }
+
     pub fn options(&self) -> SearchOptions {
         SearchOptions {
             search: self.search.map(|s| match s {
@@ -69,6 +89,7 @@ impl SearchArgs {
             seed: self.seed,
             anti_lm: self.anti_lm,
             samples: self.samples,
+            mmi: self.mmi,
         }
     }
 }

@@ -110,6 +110,10 @@ pub struct TrainArgs {
     /// Continue from --checkpoint (same corpus and data settings).
     #[arg(long)]
     resume: bool,
+    /// Train the backward model p(message | reply), for reranking a forward model's replies
+    /// (MMI-bidi): every pair swapped, the vocabulary and split as without it.
+    #[arg(long)]
+    reverse: bool,
     /// Where the loss plot and sample replies go.
     #[arg(long, default_value = "report")]
     report: PathBuf,
@@ -175,6 +179,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
         args.data.valid_fraction,
         args.data.split_seed,
     );
+    let dataset = if args.reverse {
+        dataset.reversed()
+    } else {
+        dataset
+    };
     for ((source, corpus), (pairs, weight)) in data.iter().zip(&dataset.sources) {
         eprintln!(
             "{}: {} conversations, {pairs} training pairs, weight {weight}",
