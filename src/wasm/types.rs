@@ -24,8 +24,7 @@ export interface SearchOptions {
   antiLm?: number;
   /** With "sample": replies drawn, the best by the reranked score kept. */
   samples?: number;
-  /** Reranking by a backward model p(message | reply) (MMI-bidi); needs a chatbot that has
-   *  one, which only the native library loads so far: an Error here when above 0. */
+  /** Reranking by a backward model p(message | reply) (MMI-bidi); native only so far: above 0, an Error. */
   mmi?: number;
 }
 
