@@ -270,6 +270,28 @@ fn pairs_are_filtered_trimmed_and_split_by_conversation() {
     );
 }
 
+/// The backward model's data (`--reverse`): every pair the other way round, training and
+/// held out alike, in the same vocabulary word for word, so the two models can be paired.
+#[test]
+fn reversed_pairs_keep_the_vocabulary_and_the_split() {
+    let conversations: Vec<Vec<String>> = (0..30)
+        .map(|i| {
+            let w = ["a", "b", "c", "d", "e"][i % 5];
+            vec![format!("hello {w}"), format!("hi {w} there"), "bye".into()]
+        })
+        .collect();
+    let forward = prepare(&conversations, 10, 1, 0.3, 1);
+    let backward = prepare(&conversations, 10, 1, 0.3, 1).reversed();
+    assert_eq!(backward.voc, forward.voc);
+    let swap = |pairs: &[(String, String)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (b.clone(), a.clone())).collect()
+    };
+    assert!(!forward.valid.is_empty());
+    assert_eq!(backward.train, swap(&forward.train));
+    assert_eq!(backward.valid, swap(&forward.valid));
+    assert_eq!(backward.sources, forward.sources);
+}
+
 #[test]
 fn chatterbot_reader_reads_a_directory_of_yaml_files() {
     let dir = corpus_fixture("chatterbot");
