@@ -53,7 +53,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             .build_global()
             .context("setting the thread count")?;
     }
-    let bot = super::load(&args.weights)?;
+    let bot = args.search.with_backward(super::load(&args.weights)?)?;
     let clock = Instant::now();
     let options = args.search.options();
     let search = bot.search(&options)?;
