@@ -192,7 +192,8 @@ fn check_tensors(config: &ModelConfig, tensors: &[PackTensor], dtype: Option<DTy
 
 fn dtype_of(dtype: WeightDtype) -> DType {
     match dtype {
-        WeightDtype::F32 => DType::F32,
+        // An int8 file is checked once dequantized to f32 ([`crate::quant::dequantize`]).
+        WeightDtype::F32 | WeightDtype::Int8 => DType::F32,
         WeightDtype::F16 => DType::F16,
     }
 }
@@ -234,6 +235,10 @@ impl Bundle {
                 ),
             ));
         }
+        let model = match config.dtype {
+            WeightDtype::Int8 => crate::quant::dequantize(&model)?,
+            _ => model,
+        };
         let mut store = SafetensorsStore::from_bytes(Some(model));
         let tensors: Vec<PackTensor> = store
             .get_all_tensors()
@@ -306,6 +311,12 @@ impl Bundle {
         self.model
             .save_into(&mut store)
             .map_err(|e| Error::bundle(MODEL_FILE, e))?;
+        // int8: written as f32 above, then each matrix quantized by rows.
+        if self.config.dtype == WeightDtype::Int8 {
+            let f32_file = std::fs::read(&model_path).map_err(Error::io(&model_path))?;
+            std::fs::write(&model_path, crate::quant::quantize(&f32_file)?)
+                .map_err(Error::io(&model_path))?;
+        }
         // burn-store writes through a private temporary file; a bundle is meant to be served.
         #[cfg(unix)]
         {

@@ -58,7 +58,8 @@ impl Chatbot {
     /// is faster ([`crate::backend::keeps_f16_weights`]): the same values, half the bytes
     /// read per step.
     pub fn new(mut bundle: Bundle, device: Device) -> Self {
-        if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
+        let stored_small = matches!(bundle.config.dtype, WeightDtype::F16 | WeightDtype::Int8);
+        if stored_small && crate::backend::keeps_f16_weights() {
             bundle.model = half_weights(bundle.model);
         }
         Self {

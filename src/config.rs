@@ -17,13 +17,15 @@ pub enum AttnMethod {
     Concat,
 }
 
-/// Element type of the tensors in `model.safetensors`. Either is computed in f32; an f16
-/// bundle may keep its weight matrices in f16 while chatting ([`crate::Chatbot::new`]).
+/// Element type of the tensors in `model.safetensors`. Each is computed in f32; an f16 or
+/// int8 bundle may keep its weight matrices in f16 while chatting ([`crate::Chatbot::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightDtype {
     F32,
     F16,
+    /// Weight matrices as int8 with a scale per row, the rest f16 ([`crate::quant`]).
+    Int8,
 }
 
 /// The model's shape and decoding settings; `config.json` is this struct serialised.
@@ -201,6 +203,7 @@ impl ModelConfig {
         let width = match self.dtype {
             WeightDtype::F32 => 4,
             WeightDtype::F16 => 2,
+            WeightDtype::Int8 => return crate::quant::tensor_bytes(self),
         };
         self.parameters()?.checked_mul(width)
     }

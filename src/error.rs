@@ -48,6 +48,11 @@ pub enum Error {
         found: String,
     },
 
+    /// An int8 bundle's weight matrix without a usable scale (missing, of another shape or
+    /// type, negative, infinite or NaN).
+    #[error("tensor '{name}': {message}")]
+    BadScale { name: String, message: String },
+
     /// A bundle file that cannot be read as what it should be, or that contradicts another.
     #[error("{file}: {message}")]
     BadBundle { file: String, message: String },

@@ -22,6 +22,7 @@ pub mod error;
 pub mod import;
 pub mod kernel;
 pub mod model;
+pub mod quant;
 pub mod search;
 pub mod text;
 #[cfg(feature = "train")]

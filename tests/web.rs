@@ -45,6 +45,28 @@ fn js_sys_message(error: &JsValue) -> Option<String> {
     message.as_string()
 }
 
+/// The bundled model as an int8 bundle (src/quant.rs, quantised here from its f16 file)
+/// loads in the browser and keeps PyTorch's greedy replies (tests/int8.rs measures the same
+/// natively on 500 more messages).
+#[wasm_bindgen_test]
+fn an_int8_bundle_keeps_pytorchs_replies() {
+    let int8 = burnchat::quant::quantize(MODEL).unwrap();
+    assert!(int8.len() * 10 < MODEL.len() * 7);
+    let mut config: serde_json::Value = serde_json::from_slice(CONFIG).unwrap();
+    config["dtype"] = "int8".into();
+    let bot = Chatbot::new(int8, &serde_json::to_vec(&config).unwrap(), VOC).unwrap();
+    let golden = check::golden(GOLDEN);
+    let same = golden
+        .iter()
+        .filter(|want| answer(bot.reply(&want.input, None).unwrap()).said.tokens == want.tokens)
+        .count();
+    assert!(
+        same * 100 >= golden.len() * 95,
+        "{same} of {} golden replies",
+        golden.len()
+    );
+}
+
 #[wasm_bindgen_test]
 fn replies_equal_pytorchs_golden_file() {
     load(MODEL.to_vec(), CONFIG, VOC).unwrap();

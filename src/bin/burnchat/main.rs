@@ -85,6 +85,8 @@ enum Command {
 pub(crate) enum Dtype {
     F32,
     F16,
+    /// Weight matrices as int8 with one f32 scale per row; the embedding and biases f16.
+    Int8,
 }
 
 /// The bundled weights, next to the crate.
@@ -166,6 +168,7 @@ impl From<Dtype> for WeightDtype {
         match d {
             Dtype::F32 => WeightDtype::F32,
             Dtype::F16 => WeightDtype::F16,
+            Dtype::Int8 => WeightDtype::Int8,
         }
     }
 }
