@@ -73,15 +73,20 @@ impl Chatbot {
     /// (`burnchat train --reverse`), to rerank replies by how well they predict the message
     /// (the `mmi` search option). Refused unless the two share their vocabulary word for word.
     pub fn with_backward(mut self, backward: Bundle) -> Result<Self> {
+        self.set_backward(backward)?;
+        Ok(self)
+    }
+
+    /// [`with_backward`](Self::with_backward) in place.
+    pub fn set_backward(&mut self, backward: Bundle) -> Result<()> {
         if backward.voc != self.bundle.voc {
             return Err(Error::BadBundle {
                 file: "voc.json".into(),
                 message: "the backward model's vocabulary differs from the chatbot's".into(),
             });
         }
-        let backward = Self::new(backward, self.device.clone()).bundle;
-        self.backward = Some(backward);
-        Ok(self)
+        self.backward = Some(Self::new(backward, self.device.clone()).bundle);
+        Ok(())
     }
 
     /// Loads a bundle from the bytes of its three files onto the crate's backend.

@@ -5,12 +5,13 @@ import init, { Chatbot } from "./pkg/burnchat.js";
 // Milliseconds since the worker started, at each stage (the benchmark prints them).
 const since = () => Math.round(performance.now());
 
-// Bytes so far and expected of each file, as Chatbot.load reports them; the page sees their
+// Bytes so far and expected of each file (by URL: a backward model's files have the same
+// names), as Chatbot.load reports them; the page sees their
 // sums, at most once per percent: each message costs it a repaint.
 const files = new Map();
 let reported = -1;
-function onProgress({ file, loaded, total }) {
-  files.set(file, { loaded, total: total ?? loaded });
+function onProgress({ url, loaded, total }) {
+  files.set(url, { loaded, total: total ?? loaded });
   let sum = 0;
   let expected = 0;
   for (const f of files.values()) {

@@ -105,21 +105,24 @@ async fn read_body(
     }
 }
 
-/// Fetches `model.safetensors`, `config.json` and `voc.json` from `base_url` (relative to
-/// the page or worker), all three requested at once. Every response's headers are awaited
-/// first, so a missing file fails before any body is read and each file's size is reported
-/// (`loaded` 0) before the first byte; then the bodies are read in turn.
+/// Fetches `model.safetensors`, `config.json` and `voc.json` from each of `base_urls`
+/// (relative to the page or worker), every file requested at once. Every response's headers
+/// are awaited first, so a missing file fails before any body is read and each file's size
+/// is reported (`loaded` 0) before the first byte; then the bodies are read in turn. One
+/// `[model, config, voc]` per base URL, in order.
 pub async fn bundle_files(
-    base_url: &str,
+    base_urls: &[&str],
     on_progress: Option<&Function>,
-) -> Result<[Vec<u8>; 3], JsError> {
-    let mut requests = Vec::with_capacity(FILES.len());
-    for file in FILES {
-        let url = url_of(base_url, file);
-        let pending = fetch(&url)?;
-        requests.push((file, url, pending));
+) -> Result<Vec<[Vec<u8>; 3]>, JsError> {
+    let mut requests = Vec::with_capacity(FILES.len() * base_urls.len());
+    for base_url in base_urls {
+        for file in FILES {
+            let url = url_of(base_url, file);
+            let pending = fetch(&url)?;
+            requests.push((file, url, pending));
+        }
     }
-    let mut responses = Vec::with_capacity(FILES.len());
+    let mut responses = Vec::with_capacity(requests.len());
     for (file, url, pending) in requests {
         let failed = |e: JsValue| JsError::new(&format!("{url}: {}", message(&e)));
         let response: Response = JsFuture::from(pending)
@@ -140,9 +143,15 @@ pub async fn bundle_files(
         report(on_progress, file, &url, 0, total)?;
         responses.push((file, url, response, total));
     }
-    let mut files = Vec::with_capacity(FILES.len());
+    let mut files = Vec::with_capacity(responses.len());
     for (file, url, response, total) in responses {
         files.push(read_body(response, file, &url, total, on_progress).await?);
     }
-    Ok(files.try_into().expect("one per file"))
+    let mut bundles = Vec::with_capacity(base_urls.len());
+    let mut files = files.into_iter();
+    for _ in base_urls {
+        let bundle: Vec<Vec<u8>> = files.by_ref().take(FILES.len()).collect();
+        bundles.push(bundle.try_into().expect("one per file"));
+    }
+    Ok(bundles)
 }

@@ -104,25 +104,61 @@ impl WasmChatbot {
     /// (`loaded` 0) and after every chunk of its body; `total` is the file's
     /// `Content-Length`, or `null` without one. Rejects with an `Error` naming the URL on an
     /// HTTP or network failure, and with the bundle's own message on a bad bundle.
+    ///
+    /// `backward`, optional, is a second bundle's directory: the backward model p(message |
+    /// reply) that reranks with the `mmi` search option (`burnchat train --reverse`; it
+    /// must share the first bundle's vocabulary). Its three files are fetched alongside,
+    /// reported under their own URLs.
     #[allow(non_snake_case)] // JavaScript's spelling, in the TypeScript declaration too
     pub async fn load(
         baseUrl: String,
         options: Option<LoadOptionsArg>,
     ) -> Result<WasmChatbot, JsError> {
         let options = value_of(options);
-        let on_progress = if options.is_undefined() || options.is_null() {
-            None
-        } else {
-            let callback = js_sys::Reflect::get(&options, &JsValue::from_str("onProgress"))
-                .map_err(|_| JsError::new("load options: not an object"))?;
-            match callback.dyn_into::<js_sys::Function>() {
-                Ok(callback) => Some(callback),
-                Err(v) if v.is_undefined() || v.is_null() => None,
-                Err(_) => return Err(JsError::new("load options: onProgress is not a function")),
+        let field = |name: &str| -> Result<JsValue, JsError> {
+            if options.is_undefined() || options.is_null() {
+                return Ok(JsValue::UNDEFINED);
             }
+            js_sys::Reflect::get(&options, &JsValue::from_str(name))
+                .map_err(|_| JsError::new("load options: not an object"))
         };
-        let [model, config, voc] = fetch::bundle_files(&baseUrl, on_progress.as_ref()).await?;
-        Self::new(model, &config, &voc)
+        let on_progress = match field("onProgress")?.dyn_into::<js_sys::Function>() {
+            Ok(callback) => Some(callback),
+            Err(v) if v.is_undefined() || v.is_null() => None,
+            Err(_) => return Err(JsError::new("load options: onProgress is not a function")),
+        };
+        let backward = field("backward")?;
+        let backward = match backward.as_string() {
+            Some(url) => Some(url),
+            None if backward.is_undefined() || backward.is_null() => None,
+            None => return Err(JsError::new("load options: backward is not a string")),
+        };
+        let mut urls = vec![baseUrl.as_str()];
+        urls.extend(backward.as_deref());
+        let mut bundles = fetch::bundle_files(&urls, on_progress.as_ref()).await?;
+        let back = (bundles.len() > 1).then(|| bundles.pop()).flatten();
+        let [model, config, voc] = bundles.pop().expect("the first bundle");
+        let mut chatbot = Self::new(model, &config, &voc)?;
+        if let Some([model, config, voc]) = back {
+            chatbot.set_backward(model, &config, &voc)?;
+        }
+        Ok(chatbot)
+    }
+
+    /// `setBackward(modelSafetensors, configJson, vocJson)`: the backward model for the
+    /// `mmi` search option from its three files' bytes, as `load`'s `backward` fetches them.
+    /// Throws when it is not a bundle or its vocabulary is not this chatbot's.
+    #[wasm_bindgen(js_name = setBackward)]
+    pub fn set_backward(
+        &mut self,
+        model: Vec<u8>,
+        config: &[u8],
+        voc: &[u8],
+    ) -> Result<(), JsError> {
+        let device = crate::backend::device();
+        let bundle = crate::bundle::Bundle::from_bytes(model, config, voc, &device)?;
+        self.bot.set_backward(bundle)?;
+        Ok(())
     }
 
     /// `reply(text, options?)`: `{input, reply, text, tokens, scores, score, input_tokens,

@@ -24,7 +24,7 @@ export interface SearchOptions {
   antiLm?: number;
   /** With "sample": replies drawn, the best by the reranked score kept. */
   samples?: number;
-  /** Reranking by a backward model p(message | reply) (MMI-bidi); native only so far: above 0, an Error. */
+  /** Reranking by a backward model p(message | reply) (MMI-bidi); above 0 it needs one (`load`'s `backward`). */
   mmi?: number;
 }
 
@@ -70,6 +70,8 @@ export interface LoadProgress {
 
 export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
+  /** A backward model's bundle directory, for the `mmi` search option. */
+  backward?: string;
 }
 
 /** `bench()`: milliseconds per reply over the benchmark's prompts. */

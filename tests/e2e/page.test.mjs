@@ -265,7 +265,7 @@ test("after 15 messages the newest reply is fully visible above the input bar, n
   }
 });
 
-test("Chatbot.load fetches a bundle with progress, names a missing file, and free() returns its memory", async () => {
+test("Chatbot.load fetches a bundle with progress, names a missing file, frees its memory, and takes a backward model", async () => {
   const { context, page, errors } = await openPage({ width: 1280, height: 800 });
   const result = await page.evaluate(async () => {
     const { default: init, Chatbot, memoryBytes } = await import("./pkg/burnchat.js");
@@ -310,6 +310,39 @@ test("Chatbot.load fetches a bundle with progress, names a missing file, and fre
   console.log(`wasm memory: after load 1 ${result.sizes[0]}, 10 ${settled}, 100 ${last}; 5 kept ${result.afterKept}`);
   assert.equal(last, settled, "100 loads and frees leave the memory flat after the tenth");
   assert.ok(result.afterKept > last + 4 * 1e6, "5 bots kept take their weights' memory: the measure sees it");
+
+  // A backward model for MMI-bidi, fetched alongside (the bundle serves as its own: the
+  // same vocabulary), its files reported under their own URLs; without one, `mmi` is an
+  // Error, and a backward that is not a URL is refused.
+  const mmi = await page.evaluate(async () => {
+    const { default: init, Chatbot } = await import("./pkg/burnchat.js");
+    await init();
+    const urls = new Set();
+    const bot = await Chatbot.load("weights/", { backward: "./weights/", onProgress: (p) => urls.add(p.url) });
+    const options = { search: "beam", beamWidth: 5, mmi: 1 };
+    const reply = bot.reply("hello", options).text;
+    bot.free();
+    const plain = await Chatbot.load("weights/");
+    let without = null;
+    try {
+      plain.reply("hello", options);
+    } catch (e) {
+      without = String(e.message);
+    }
+    plain.free();
+    let notUrl = null;
+    try {
+      (await Chatbot.load("weights/", { backward: 3 })).free();
+    } catch (e) {
+      notUrl = String(e.message);
+    }
+    return { urls: [...urls].sort(), reply, without, notUrl };
+  });
+  assert.deepEqual(mmi.urls, ["./weights/config.json", "./weights/model.safetensors", "./weights/voc.json",
+    "weights/config.json", "weights/model.safetensors", "weights/voc.json"]);
+  assert.ok(mmi.reply.length > 0, "a reply reranked with the backward model");
+  assert.match(mmi.without, /needs a backward model/);
+  assert.match(mmi.notUrl, /backward is not a string/);
   assert.deepEqual(errors, []);
   await context.close();
 });
