@@ -86,7 +86,7 @@ pub fn dequantize(bytes: &[u8]) -> Result<Vec<u8>> {
             scales.insert(name.clone(), scales_of(&file, &name, rows)?);
         }
     }
-    let mut out: Vec<(String, Vec<f32>, Vec<usize>)> = Vec::new();
+    let mut out: Vec<Stored> = Vec::new();
     for (name, view) in file.tensors() {
         if name.ends_with("_scale") {
             continue;
@@ -98,29 +98,11 @@ pub fn dequantize(bytes: &[u8]) -> Result<Vec<u8>> {
             dequantize_rows(&q, scales)
         } else {
             expect_dtype(&name, &view, Dtype::F16, "F16")?;
-            view.data()
-                .chunks_exact(2)
-                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect()
+            f16s(view.data())
         };
-        out.push((name, values, shape));
+        out.push((name, f32_bytes(&values), shape, Dtype::F32));
     }
-    let metadata = SafeTensors::read_metadata(bytes)
-        .map_err(malformed)?
-        .1
-        .metadata()
-        .clone();
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = out
-        .into_iter()
-        .map(|(name, values, shape)| {
-            (
-                name,
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                shape,
-            )
-        })
-        .collect();
-    serialize(&bytes, Dtype::F32, metadata)
+    serialize(&out, metadata_of(bytes)?)
 }
 
 /// The scales of the matrix `name`, which has `rows` rows, checked.
@@ -141,11 +123,7 @@ fn scales_of(file: &SafeTensors, name: &str, rows: usize) -> Result<Vec<f32>> {
             format!("shape {:?}, expected [{rows}] (one per row)", scale.shape()),
         ));
     }
-    let scales: Vec<f32> = scale
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let scales = f32s(scale.data());
     match scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
         Some(s) => Err(bad(
             &scale_name,
@@ -171,26 +149,14 @@ fn expect_dtype(name: &str, view: &TensorView, dtype: Dtype, label: &str) -> Res
 /// format.
 pub fn quantize(bytes: &[u8]) -> Result<Vec<u8>> {
     let file = SafeTensors::deserialize(bytes).map_err(malformed)?;
-    let metadata = SafeTensors::read_metadata(bytes)
-        .map_err(malformed)?
-        .1
-        .metadata()
-        .clone();
-    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = Vec::new();
+    let mut tensors: Vec<Stored> = Vec::new();
     for (name, view) in file.tensors() {
         let shape = view.shape().to_vec();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+        let values = match view.dtype() {
+            Dtype::F32 => f32s(view.data()),
             _ => {
                 expect_dtype(&name, &view, Dtype::F16, "F32 or F16")?;
-                view.data()
-                    .chunks_exact(2)
-                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect()
+                f16s(view.data())
             }
         };
         if is_quantized(&name, &shape) {
@@ -203,7 +169,7 @@ pub fn quantize(bytes: &[u8]) -> Result<Vec<u8>> {
             ));
             tensors.push((
                 scale_name(&name),
-                scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+                f32_bytes(&scales),
                 vec![shape[0]],
                 Dtype::F32,
             ));
@@ -215,6 +181,14 @@ pub fn quantize(bytes: &[u8]) -> Result<Vec<u8>> {
             tensors.push((name, halves, shape, Dtype::F16));
         }
     }
+    serialize(&tensors, metadata_of(bytes)?)
+}
+
+/// A tensor as a file stores it: name, little-endian bytes, shape, element type.
+type Stored = (String, Vec<u8>, Vec<usize>, Dtype);
+
+/// `tensors` as a safetensors file, with `metadata` in its header.
+fn serialize(tensors: &[Stored], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, data, shape, dtype)| {
@@ -226,21 +200,31 @@ pub fn quantize(bytes: &[u8]) -> Result<Vec<u8>> {
     safetensors::serialize(views, metadata).map_err(malformed)
 }
 
-/// Tensors of one dtype as a safetensors file.
-fn serialize(
-    tensors: &[(String, Vec<u8>, Vec<usize>)],
-    dtype: Dtype,
-    metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>> {
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .map(|(name, data, shape)| {
-            TensorView::new(dtype, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(malformed)
-        })
-        .collect::<Result<_>>()?;
-    safetensors::serialize(views, metadata).map_err(malformed)
+/// The header's metadata of a safetensors file (burn-store writes its version there).
+fn metadata_of(bytes: &[u8]) -> Result<Option<HashMap<String, String>>> {
+    Ok(SafeTensors::read_metadata(bytes)
+        .map_err(malformed)?
+        .1
+        .metadata()
+        .clone())
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn f16s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(2)
+        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect()
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// Bytes of an int8 bundle's tensors for `config`, or `None` on overflow.
