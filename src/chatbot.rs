@@ -44,6 +44,16 @@ pub struct Reply {
     pub unknown: Vec<String>,
 }
 
+/// `bundle` as a chatbot holds it: an f16 or int8 bundle's weight matrices in f16 where that
+/// is faster ([`crate::backend::keeps_f16_weights`]).
+fn held(mut bundle: Bundle) -> Bundle {
+    let stored_small = matches!(bundle.config.dtype, WeightDtype::F16 | WeightDtype::Int8);
+    if stored_small && crate::backend::keeps_f16_weights() {
+        bundle.model = half_weights(bundle.model);
+    }
+    bundle
+}
+
 /// A bundle on a device, ready to chat.
 #[derive(Debug)]
 pub struct Chatbot {
@@ -57,13 +67,9 @@ impl Chatbot {
     /// A chatbot over `bundle`. An f16 bundle keeps its weight matrices in f16 where that
     /// is faster ([`crate::backend::keeps_f16_weights`]): the same values, half the bytes
     /// read per step.
-    pub fn new(mut bundle: Bundle, device: Device) -> Self {
-        let stored_small = matches!(bundle.config.dtype, WeightDtype::F16 | WeightDtype::Int8);
-        if stored_small && crate::backend::keeps_f16_weights() {
-            bundle.model = half_weights(bundle.model);
-        }
+    pub fn new(bundle: Bundle, device: Device) -> Self {
         Self {
-            bundle,
+            bundle: held(bundle),
             backward: None,
             device,
         }
@@ -85,7 +91,7 @@ impl Chatbot {
                 message: "the backward model's vocabulary differs from the chatbot's".into(),
             });
         }
-        self.backward = Some(Self::new(backward, self.device.clone()).bundle);
+        self.backward = Some(held(backward));
         Ok(())
     }
 

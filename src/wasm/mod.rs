@@ -135,11 +135,12 @@ impl WasmChatbot {
         };
         let mut urls = vec![baseUrl.as_str()];
         urls.extend(backward.as_deref());
-        let mut bundles = fetch::bundle_files(&urls, on_progress.as_ref()).await?;
-        let back = (bundles.len() > 1).then(|| bundles.pop()).flatten();
-        let [model, config, voc] = bundles.pop().expect("the first bundle");
+        let mut bundles = fetch::bundle_files(&urls, on_progress.as_ref())
+            .await?
+            .into_iter();
+        let [model, config, voc] = bundles.next().expect("one per URL");
         let mut chatbot = Self::new(model, &config, &voc)?;
-        if let Some([model, config, voc]) = back {
+        if let Some([model, config, voc]) = bundles.next() {
             chatbot.set_backward(model, &config, &voc)?;
         }
         Ok(chatbot)
