@@ -61,15 +61,16 @@ tools/node_modules: tools/package.json tools/package-lock.json
 
 dist: toolchain tools/node_modules
 	wasm-pack build --target web --release --out-dir target/pkg . $(WASM_FEATURES)
-	rm -rf dist && mkdir -p dist/pkg dist/weights
+	rm -rf dist && mkdir -p dist/pkg dist/weights/backward
 	cp www/index.html www/style.css www/app.js www/burn-chat.js www/burn-chat.css www/worker.js www/attention.js www/settings.js dist/
 	cp target/pkg/burnchat.js dist/pkg/
 	$(WASM_OPT) -O3 $(WASM_OPT_FEATURES) target/pkg/burnchat_bg.wasm -o dist/pkg/burnchat_bg.wasm
 	cp weights/model.safetensors weights/config.json weights/voc.json dist/weights/
+	cp weights/backward/model.safetensors weights/backward/config.json weights/backward/voc.json dist/weights/backward/
 	mkdir -p dist/embed && cp examples/embed/index.html examples/embed/site.css dist/embed/
-	version=$$(cat dist/*.* dist/pkg/* dist/weights/* | sha256sum | cut -c1-12); \
+	version=$$(cat dist/*.* dist/pkg/* dist/weights/*.* dist/weights/backward/* | sha256sum | cut -c1-12); \
 		sed "s/__VERSION__/$$version/" www/sw.js > dist/sw.js
-	@ls -l dist/pkg/burnchat_bg.wasm target/pkg/burnchat_bg.wasm dist/weights/model.safetensors
+	@ls -l dist/pkg/burnchat_bg.wasm target/pkg/burnchat_bg.wasm dist/weights/model.safetensors dist/weights/backward/model.safetensors
 
 # The npm package in pkg/: the module (as dist/ has it) and its JS glue, with the TypeScript
 # declarations wasm-bindgen writes (src/wasm/types.rs adds the reply's and options' shapes);

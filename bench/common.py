@@ -23,16 +23,26 @@ def burnchat_tokens(burnchat, bundle, prompts):
 
 
 def read_safetensors(path):
-    """A safetensors file as {name: float32 numpy array}, header order kept."""
+    """A safetensors file as {name: float32 numpy array}, header order kept. An int8 bundle's
+    matrices come back as burnchat loads them (src/quant.rs): q × scale[row] in float32,
+    rounded to float16; their `_scale` tensors are consumed."""
     data = Path(path).read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + n])
-    dtypes = {"F32": np.float32, "F16": np.float16}
-    out = {}
+    dtypes = {"F32": np.float32, "F16": np.float16, "I8": np.int8}
+    raw = {}
     for name, meta in header.items():
         if name == "__metadata__":
             continue
         start, end = meta["data_offsets"]
         array = np.frombuffer(data[8 + n + start : 8 + n + end], dtype=dtypes[meta["dtype"]])
-        out[name] = array.astype(np.float32).reshape(meta["shape"])
+        raw[name] = array.reshape(meta["shape"])
+    out = {}
+    for name, array in raw.items():
+        if name.endswith("_scale"):
+            continue
+        if array.dtype == np.int8:
+            scale = raw[name + "_scale"].astype(np.float32)
+            array = (array.astype(np.float32) * scale[:, None]).astype(np.float16)
+        out[name] = array.astype(np.float32)
     return out

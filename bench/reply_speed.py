@@ -145,10 +145,11 @@ def to_f16(bundle, burnchat, *modules):
     return converted
 
 
-def bundled_model():
-    """weights/ in PyTorch: the bundle's names and layouts are the tutorial's."""
-    config = json.loads((ROOT / "weights" / "config.json").read_text())
-    index2word = json.loads((ROOT / "weights" / "voc.json").read_text())["index2word"]
+def bundled_model(directory=ROOT / "weights"):
+    """weights/ (or another bundle directory, such as weights/backward/) in PyTorch: the
+    bundle's names and layouts are the tutorial's."""
+    config = json.loads((directory / "config.json").read_text())
+    index2word = json.loads((directory / "voc.json").read_text())["index2word"]
     voc = Voc("bundled")
     for word in index2word[3:]:
         voc.addWord(word)
@@ -156,13 +157,13 @@ def bundled_model():
         config["hidden_size"], config["num_words"], config["encoder_n_layers"],
         config["decoder_n_layers"], config["attn_model"],
     )
-    tensors = {k: torch.from_numpy(v) for k, v in read_safetensors(ROOT / "weights" / "model.safetensors").items()}
+    tensors = {k: torch.from_numpy(v) for k, v in read_safetensors(directory / "model.safetensors").items()}
     embedding.weight.data.copy_(tensors["embedding.weight"])
     for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         state["embedding.weight"] = tensors["embedding.weight"]
         module.load_state_dict(state)
-    return voc, embedding, encoder, decoder, ROOT / "weights"
+    return voc, embedding, encoder, decoder, directory
 
 
 def torchscript(encoder, decoder, voc, dec_layers):

@@ -152,7 +152,7 @@ fn bench_times_every_prompt_and_samples_memory() {
         .sum();
     assert_eq!(ms("mean_tokens"), tokens as f64 / prompts.len() as f64);
     assert_eq!(report["threads"], 1);
-    // weights/ is an f16 bundle: held as f16 where the kernel reads f16 fast.
+    // weights/ is an int8 bundle: its matrices held as f16 where the kernel reads f16 fast.
     let held_as = if burnchat::backend::keeps_f16_weights() {
         "f16"
     } else {

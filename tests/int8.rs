@@ -1,6 +1,9 @@
-//! int8 bundles (src/quant.rs): the bundled model written as int8 keeps at least 95% of its
-//! greedy replies, against the f16 bundle on the 500 quality prompts and against PyTorch's
-//! golden replies; a file whose scales are missing or malformed is refused by name.
+//! int8 bundles (src/quant.rs): a trained f16 model written as int8 keeps at least 95% of its
+//! greedy replies, on the 500 quality prompts and against PyTorch's replies with the f16
+//! model; a file whose scales are missing or malformed is refused by name. The f16 model is
+//! tests/fixtures/e5-f16/, the model bundled before the int8 one (TRAINING.md, e5), with
+//! PyTorch's greedy replies to tests/golden/inputs.txt (tests/golden/make_golden.py's,
+//! then). The bundled int8 model itself answers as PyTorch does in tests/golden.rs.
 #![cfg(feature = "native")]
 
 use std::path::{Path, PathBuf};
@@ -16,9 +19,13 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The bundled model written as an int8 bundle into a new directory.
+fn f16_model() -> PathBuf {
+    root().join("tests/fixtures/e5-f16")
+}
+
+/// The f16 model written as an int8 bundle into a new directory.
 fn int8_bundle() -> (PathBuf, tempfile::TempDir) {
-    let mut bundle = Bundle::load(&root().join("weights"), &burnchat::backend::device()).unwrap();
+    let mut bundle = Bundle::load(&f16_model(), &burnchat::backend::device()).unwrap();
     bundle.config.dtype = WeightDtype::Int8;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("int8");
@@ -29,18 +36,17 @@ fn int8_bundle() -> (PathBuf, tempfile::TempDir) {
 #[test]
 fn the_int8_bundle_keeps_95_percent_of_the_greedy_replies() {
     let (dir, _tmp) = int8_bundle();
-    let f16 = std::fs::metadata(root().join("weights/model.safetensors"))
+    let f16 = std::fs::metadata(f16_model().join("model.safetensors"))
         .unwrap()
         .len();
     let int8 = std::fs::metadata(dir.join("model.safetensors"))
         .unwrap()
         .len();
     assert!(int8 * 10 < f16 * 7, "int8 {int8} bytes against f16 {f16}");
-    let reference = Chatbot::load(&root().join("weights")).unwrap();
+    let reference = Chatbot::load(&f16_model()).unwrap();
     let quantized = Chatbot::load(&dir).unwrap();
 
-    // The 500 quality prompts: the same greedy tokens as the f16 bundle (which gives
-    // PyTorch's replies, tests/golden.rs).
+    // The 500 quality prompts: the same greedy tokens as the f16 bundle.
     let prompts = std::fs::read_to_string(root().join("bench/quality_prompts.txt")).unwrap();
     let prompts: Vec<&str> = prompts.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(prompts.len(), 500);
@@ -53,9 +59,8 @@ fn the_int8_bundle_keeps_95_percent_of_the_greedy_replies() {
         "{same} of 500 replies identical"
     );
 
-    // PyTorch's greedy replies with the bundled model.
-    let golden =
-        check::golden(&std::fs::read_to_string(root().join("tests/golden/replies.json")).unwrap());
+    // PyTorch's greedy replies with the f16 model.
+    let golden = check::golden(&std::fs::read_to_string(f16_model().join("replies.json")).unwrap());
     let same = golden
         .iter()
         .filter(|want| quantized.reply(&want.input).unwrap().tokens == want.tokens)

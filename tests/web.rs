@@ -1,6 +1,7 @@
 //! The wasm module in a real browser (`wasm-pack test --headless --chrome`): the bundled
-//! model loaded from bytes answers tests/golden/replies.json as PyTorch does (tests/golden.rs
-//! checks the native side against the same file), and bad input and hostile bundles give an
+//! model (an int8 bundle, with its backward model) loaded from bytes answers
+//! tests/golden/replies.json and tests/golden/searches.json as PyTorch does (tests/golden.rs
+//! checks the native side against the same files), and bad input and hostile bundles give an
 //! answer or an `Error`, never a panic, after which the module keeps answering.
 #![cfg(target_arch = "wasm32")]
 
@@ -17,6 +18,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 const MODEL: &[u8] = include_bytes!("../weights/model.safetensors");
 const CONFIG: &[u8] = include_bytes!("../weights/config.json");
 const VOC: &[u8] = include_bytes!("../weights/voc.json");
+const BACKWARD_MODEL: &[u8] = include_bytes!("../weights/backward/model.safetensors");
+const BACKWARD_CONFIG: &[u8] = include_bytes!("../weights/backward/config.json");
 const GOLDEN: &str = include_str!("golden/replies.json");
 const SEARCHES: &str = include_str!("golden/searches.json");
 
@@ -43,28 +46,6 @@ fn error_message(error: JsValue) -> String {
 fn js_sys_message(error: &JsValue) -> Option<String> {
     let message = js_sys::Reflect::get(error, &JsValue::from_str("message")).ok()?;
     message.as_string()
-}
-
-/// The bundled model as an int8 bundle (src/quant.rs, quantised here from its f16 file)
-/// loads in the browser and keeps PyTorch's greedy replies (tests/int8.rs measures the same
-/// natively on 500 more messages).
-#[wasm_bindgen_test]
-fn an_int8_bundle_keeps_pytorchs_replies() {
-    let int8 = burnchat::quant::quantize(MODEL).unwrap();
-    assert!(int8.len() * 10 < MODEL.len() * 7);
-    let mut config: serde_json::Value = serde_json::from_slice(CONFIG).unwrap();
-    config["dtype"] = "int8".into();
-    let bot = Chatbot::new(int8, &serde_json::to_vec(&config).unwrap(), VOC).unwrap();
-    let golden = check::golden(GOLDEN);
-    let same = golden
-        .iter()
-        .filter(|want| answer(bot.reply(&want.input, None).unwrap()).said.tokens == want.tokens)
-        .count();
-    assert!(
-        same * 100 >= golden.len() * 95,
-        "{same} of {} golden replies",
-        golden.len()
-    );
 }
 
 #[wasm_bindgen_test]
@@ -312,9 +293,13 @@ fn typescript_declarations_match_the_rust_structs() {
 /// the same seed, the same reply as natively (tests/golden.rs) and as PyTorch.
 #[wasm_bindgen_test]
 fn searches_equal_pytorchs_golden_file() {
-    let bot = Chatbot::new(MODEL.to_vec(), CONFIG, VOC).unwrap();
+    let mut bot = Chatbot::new(MODEL.to_vec(), CONFIG, VOC).unwrap();
+    // The page's default reranks with the backward model (MMI); it shares the vocabulary.
+    bot.set_backward(BACKWARD_MODEL.to_vec(), BACKWARD_CONFIG, VOC)
+        .unwrap();
     let searches = check::golden_searches(SEARCHES);
-    assert_eq!(searches.len(), 4);
+    assert_eq!(searches.len(), 5);
+    assert!(searches.iter().any(|s| s.options.mmi > Some(0.0)));
     for search in &searches {
         for want in &search.replies {
             let got = answer(bot.reply(&want.input, js_options(&search.options)).unwrap());

@@ -8,6 +8,8 @@
 //   <burn-chat src="weights/"></burn-chat>
 //
 // Attributes: `src` (the bundle's directory, relative to the page; default "weights/"),
+// `backward` (a backward model's bundle directory, relative to the page: with it the
+// replies are reranked by how well they predict the message, the `mmi` search option),
 // `settings` (show the search settings panel), `storage-key` (where the conversation is
 // kept in localStorage; default "burnchat.conversation"; "" keeps nothing), `greeting`,
 // `autofocus` (focus the input once the model is ready).
@@ -56,7 +58,9 @@ const MARKUP = `
     <fieldset data-for="beam sample">
       <legend>Beam search and sampling</legend>
       <label title="Prefer replies that fit this message over stock replies that fit any">Anti-stock-reply weight
-        <input name="antiLm" type="number" min="0" max="1" step="0.1"></label>
+        <input name="antiLm" type="number" min="0" max="2" step="0.1"></label>
+      <label title="Prefer replies from which the backward model can tell what you said (needs the element's backward model)">Reply-to-message weight
+        <input name="mmi" type="number" min="0" max="3" step="0.1"></label>
       <label>No repeated n-gram of (0: off) <input name="noRepeatNgram" type="number" min="0" max="9" step="1"></label>
       <label>Minimum words <input name="minLength" type="number" min="0" max="9" step="1"></label>
     </fieldset>
@@ -104,6 +108,8 @@ export class BurnChat extends HTMLElement {
   #lost = false;
   // Whether the visitor has sent something: only then may a new bubble scroll the page.
   #engaged = false;
+  // Whether the worker holds a backward model (the `mmi` option needs one).
+  #backward = false;
 
   constructor() {
     super();
@@ -159,6 +165,8 @@ export class BurnChat extends HTMLElement {
     this.#setBusy(true);
     this.#pending = true;
     const options = this.#settings ? this.#settings.options() : defaultOptions();
+    // Without a backward model there is nothing to rerank by.
+    if (!this.#backward) delete options.mmi;
     this.#worker.postMessage({ type: "ask", text, options });
     return true;
   }
@@ -256,7 +264,8 @@ export class BurnChat extends HTMLElement {
       this.#restart(event.message || "the worker failed");
     };
     const src = new URL(this.getAttribute("src") || "weights/", document.baseURI).href;
-    worker.postMessage({ type: "load", src });
+    const backward = this.getAttribute("backward");
+    worker.postMessage({ type: "load", src, backward: backward ? new URL(backward, document.baseURI).href : undefined });
     this.#worker = worker;
   }
 
@@ -293,6 +302,8 @@ export class BurnChat extends HTMLElement {
         console.debug("burnchat worker, ms since it started:", JSON.stringify(data.timings));
         el.loading.hidden = true;
         this.dataset.ready = "true";
+        this.#backward = data.backward;
+        this.#settings?.offerMmi(data.backward);
         // Greetings and restarts are said, not kept.
         if (this.#restarts) this.#bubble("bot", this.#lost ? "I'm back. Please send that again." : "I'm back.");
         else if (!this.#kept.length) this.#bubble("bot", this.getAttribute("greeting") ?? "Hello! Ask me anything.");

@@ -9,7 +9,8 @@ export const DEFAULTS = {
   search: "beam",
   beamWidth: 10,
   lengthPenalty: 1,
-  antiLm: 0.7,
+  antiLm: 1.2,
+  mmi: 1,
   temperature: 1,
   topK: 0,
   topP: 0.9,
@@ -21,8 +22,8 @@ export const DEFAULTS = {
 // Which fields each search reads.
 export const FIELDS = {
   greedy: [], // the tutorial's search, exactly
-  beam: ["beamWidth", "lengthPenalty", "antiLm", "noRepeatNgram", "minLength"],
-  sample: ["temperature", "topK", "topP", "samples", "antiLm", "noRepeatNgram", "minLength"],
+  beam: ["beamWidth", "lengthPenalty", "antiLm", "mmi", "noRepeatNgram", "minLength"],
+  sample: ["temperature", "topK", "topP", "samples", "antiLm", "mmi", "noRepeatNgram", "minLength"],
 };
 
 function stored() {
@@ -73,6 +74,10 @@ export function searchSettings(form) {
       for (const name of FIELDS[values.search]) options[name] = values[name];
       if (values.search === "sample") options.seed = Math.floor(Math.random() * 2 ** 32);
       return options;
+    },
+    // The reply-to-message weight only means something with a backward model.
+    offerMmi(available) {
+      form.elements.mmi.disabled = !available;
     },
   };
 }

@@ -18,6 +18,9 @@ const FILES = [
   "weights/model.safetensors",
   "weights/config.json",
   "weights/voc.json",
+  "weights/backward/model.safetensors",
+  "weights/backward/config.json",
+  "weights/backward/voc.json",
 ];
 
 self.addEventListener("install", (event) => {

@@ -26,7 +26,8 @@ function onProgress({ url, loaded, total }) {
 }
 
 // The module compiles, then fetches the bundle itself (Chatbot.load, over web-sys) from the
-// directory the first message names: {type: "load", src}.
+// directory the first message names, with the backward model's if it names one:
+// {type: "load", src, backward}.
 let bot = null;
 let loadFrom;
 const source = new Promise((resolve) => (loadFrom = resolve));
@@ -34,9 +35,10 @@ const ready = (async () => {
   const timings = {};
   await init();
   timings.compiled = since();
-  bot = await Chatbot.load(await source, { onProgress });
+  const { src, backward } = await source;
+  bot = await Chatbot.load(src, { onProgress, backward });
   timings.loaded = since();
-  postMessage({ type: "ready", timings });
+  postMessage({ type: "ready", timings, backward: Boolean(backward) });
 })().then(
   () => true,
   (e) => {
@@ -52,7 +54,7 @@ const handlers = {
 };
 
 onmessage = async ({ data }) => {
-  if (data.type === "load") return loadFrom(data.src);
+  if (data.type === "load") return loadFrom(data);
   const handle = handlers[data.type];
   if (!handle || !(await ready)) return;
   try {

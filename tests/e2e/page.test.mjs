@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch, serveDist } from "./browser.mjs";
+import { DEFAULTS, FIELDS } from "../../www/settings.js";
 
 const artifacts = join(dirname(fileURLToPath(import.meta.url)), "artifacts");
 
@@ -106,10 +107,19 @@ test("the page follows the dark colour scheme", async () => {
   await context.close();
 });
 
-// PyTorch's replies with the bundled model under the page's default search
-// (tests/golden/searches.json, written by tests/fixtures/make_search_fixtures.py).
+// PyTorch's replies with the bundled model (and its backward model) under the page's default
+// search (tests/golden/searches.json, written by tests/fixtures/make_search_fixtures.py): the
+// golden search whose options are www/settings.js's DEFAULTS, field for field.
 const searches = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "golden", "searches.json")));
-const pageDefault = searches.find((s) => s.options.search === "beam" && s.options.anti_lm > 0);
+const snake = (name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+// A field the golden options leave out takes the library's default (length penalty 1).
+const resolved = (options, name) => options[snake(name)] ?? { lengthPenalty: 1 }[name];
+const pageDefault = searches.find((s) => s.options.search === DEFAULTS.search &&
+  Object.keys(s.options).every((key) => key === "search" || FIELDS[DEFAULTS.search].map(snake).includes(key)) &&
+  FIELDS[DEFAULTS.search].every((name) => resolved(s.options, name) === DEFAULTS[name]));
+assert.ok(pageDefault, "tests/golden/searches.json has the page's default search");
+assert.ok(pageDefault.options.mmi > 0, "the page's default reranks with the backward model");
+const helloByDefault = pageDefault.replies.find((r) => r.input === "hello");
 const goldenGreedy = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "golden", "replies.json"), "utf8")
   .trim().split("\n").map((line) => JSON.parse(line));
 
@@ -127,20 +137,19 @@ test("replies read as text, search settings persist, and the attention view open
 
   // The default search is the page's recommended one: beam search reranked, PyTorch's reply.
   assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "beam");
-  const hello = pageDefault.replies.find((r) => r.input === "hello");
   await ask(page, "hello");
-  assert.equal(hello.reply, "greetings !");
-  assert.equal(await lastBotWords(page), "Greetings!", `PyTorch's words: ${hello.reply}`);
+  assert.equal(helloByDefault.reply, "hi !");
+  assert.equal(await lastBotWords(page), "Hi!", `PyTorch's words: ${helloByDefault.reply}`);
 
-  // "how are you?" greedily is "i m doing well ." for PyTorch: the page writes it as a person
-  // would.
+  // "how are you?" greedily is "i am doing well ." for PyTorch: the page writes it as a
+  // person would.
   await page.locator("#settings summary").click();
   await page.locator("#search-form select[name=search]").selectOption("greedy");
   await page.screenshot({ path: join(artifacts, "settings.png") });
   await ask(page, "how are you?");
   const howAreYou = goldenGreedy.find((r) => r.input === "how are you?");
-  assert.equal(howAreYou.reply, "i m doing well .");
-  assert.equal(await lastBotWords(page), "I'm doing well.");
+  assert.equal(howAreYou.reply, "i am doing well .");
+  assert.equal(await lastBotWords(page), "I am doing well.");
 
   // The attention view: a row per reply token, a column per input token, rows summing to 1.
   const bot = page.locator("#log li.bot").last();
@@ -154,7 +163,7 @@ test("replies read as text, search settings persist, and the attention view open
       word: tr.querySelector("th").textContent,
       weights: [...tr.querySelectorAll("td")].map((td) => Number(td.textContent)),
     })));
-  assert.deepEqual(rows.map((r) => r.word), ["i", "m", "doing", "well", ".", "EOS"]);
+  assert.deepEqual(rows.map((r) => r.word), ["i", "am", "doing", "well", ".", "EOS"]);
   for (const row of rows) {
     const sum = row.weights.reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(sum - 1) < 0.03, `${row.word}: ${row.weights} sum to ${sum}`);
@@ -173,6 +182,7 @@ test("replies read as text, search settings persist, and the attention view open
   await page.waitForSelector("burn-chat[data-ready=true]");
   assert.equal(await page.locator("#search-form select[name=search]").inputValue(), "greedy");
   await ask(page, "hello");
+  assert.equal(goldenGreedy.find((r) => r.input === "hello").reply, "how are you doing ?");
   assert.equal(await lastBotWords(page), "How are you doing?");
   await page.locator("#settings summary").click();
   await page.locator("#search-reset").click();
@@ -311,14 +321,14 @@ test("Chatbot.load fetches a bundle with progress, names a missing file, frees i
   assert.equal(last, settled, "100 loads and frees leave the memory flat after the tenth");
   assert.ok(result.afterKept > last + 4 * 1e6, "5 bots kept take their weights' memory: the measure sees it");
 
-  // A backward model for MMI-bidi, fetched alongside (the bundle serves as its own: the
-  // same vocabulary), its files reported under their own URLs; without one, `mmi` is an
-  // Error, and a backward that is not a URL is refused.
+  // The bundled backward model for MMI-bidi, fetched alongside, its files reported under
+  // their own URLs; without one, `mmi` is an Error, and a backward that is not a URL is
+  // refused.
   const mmi = await page.evaluate(async () => {
     const { default: init, Chatbot } = await import("./pkg/burnchat.js");
     await init();
     const urls = new Set();
-    const bot = await Chatbot.load("weights/", { backward: "./weights/", onProgress: (p) => urls.add(p.url) });
+    const bot = await Chatbot.load("weights/", { backward: "weights/backward/", onProgress: (p) => urls.add(p.url) });
     const options = { search: "beam", beamWidth: 5, mmi: 1 };
     const reply = bot.reply("hello", options).text;
     bot.free();
@@ -338,8 +348,8 @@ test("Chatbot.load fetches a bundle with progress, names a missing file, frees i
     }
     return { urls: [...urls].sort(), reply, without, notUrl };
   });
-  assert.deepEqual(mmi.urls, ["./weights/config.json", "./weights/model.safetensors", "./weights/voc.json",
-    "weights/config.json", "weights/model.safetensors", "weights/voc.json"]);
+  assert.deepEqual(mmi.urls, ["weights/backward/config.json", "weights/backward/model.safetensors",
+    "weights/backward/voc.json", "weights/config.json", "weights/model.safetensors", "weights/voc.json"]);
   assert.ok(mmi.reply.length > 0, "a reply reranked with the backward model");
   assert.match(mmi.without, /needs a backward model/);
   assert.match(mmi.notUrl, /backward is not a string/);
@@ -369,11 +379,12 @@ test("examples/embed: one script and one element on a page of its own, under a s
   const textbox = page.getByRole("textbox", { name: "Your message" });
   assert.ok(await textbox.isEnabled());
 
-  // The page's default search without the panel: PyTorch's reply, as on the demo page.
+  // The page's default search without the panel, with the backward model: PyTorch's reply,
+  // as on the demo page.
   await ask(page, "hello");
-  assert.equal(await lastBotWords(page), "Greetings!");
+  assert.equal(await lastBotWords(page), "Hi!");
   assert.equal(await page.locator("#log li.me").evaluate((li) => getComputedStyle(li).backgroundColor), "rgb(15, 123, 95)");
-  assert.deepEqual(await page.evaluate(() => window.__events), ["ready", "reply: Greetings!"]);
+  assert.deepEqual(await page.evaluate(() => window.__events), ["ready", "reply: Hi!"]);
 
   // The chat keeps to its box: after 12 messages the element is as high as the site made
   // it, and the newest reply is visible inside it, above the input bar.
@@ -402,11 +413,27 @@ test("examples/embed: one script and one element on a page of its own, under a s
   await page.waitForSelector("burn-chat[data-ready=true]");
   assert.equal(await page.locator("#log li").count(), bubbles);
   await ask(page, "hello");
-  assert.equal(await lastBotWords(page), "Greetings!");
+  assert.equal(await lastBotWords(page), "Hi!");
 
   // Its conversation is kept under its own key, apart from the demo page's.
   const keys = await page.evaluate(() => Object.keys(localStorage));
   assert.deepEqual(keys, ["embed.conversation"]);
+
+  // Without the backward model the element answers too: it does not ask for MMI reranking.
+  const plain = await page.evaluate(() => new Promise((resolve, reject) => {
+    const chat = document.createElement("burn-chat");
+    chat.setAttribute("src", "../weights/");
+    chat.setAttribute("storage-key", "");
+    chat.addEventListener("ready", () => chat.send("hello"));
+    chat.addEventListener("reply", (e) => resolve({
+      text: e.detail.text,
+      notices: [...chat.shadowRoot.querySelectorAll("#log li.notice")].map((li) => li.textContent),
+    }));
+    chat.addEventListener("failed", (e) => reject(new Error(e.detail.message)));
+    document.body.append(chat);
+  }));
+  assert.ok(plain.text.length > 0, "a reply without the backward model");
+  assert.deepEqual(plain.notices, []);
   assert.deepEqual(errors, []);
   await context.close();
 });
