@@ -81,8 +81,14 @@ pub struct Metrics {
 
 /// The searches a bundle offers, as the page and CLI set them: the tutorial's greedy search,
 /// the page's default (beam 10, no repeated bigram, at least 2 words, reranked with anti-LM
-/// 0.7; `www/settings.js`) and the page's sampling (top-p 0.9), seeded.
-pub fn offered_searches() -> Vec<(String, SearchOptions)> {
+/// 1.2 and, given a `backward` model, MMI 1.0; `www/settings.js`) and the page's sampling
+/// (top-p 0.9), seeded.
+pub fn offered_searches(backward: bool) -> Vec<(String, SearchOptions)> {
+    let (name, mmi) = if backward {
+        ("beam 10, anti-LM 1.2, MMI 1.0 (page)", Some(1.0))
+    } else {
+        ("beam 10, anti-LM 1.2 (page without MMI)", None)
+    };
     vec![
         (
             "greedy".into(),
@@ -92,12 +98,13 @@ pub fn offered_searches() -> Vec<(String, SearchOptions)> {
             },
         ),
         (
-            "beam 10, anti-LM 0.7 (page)".into(),
+            name.into(),
             SearchOptions {
                 search: Some(Strategy::Beam),
                 beam_width: Some(10),
                 length_penalty: Some(1.0),
-                anti_lm: Some(0.7),
+                anti_lm: Some(1.2),
+                mmi,
                 no_repeat_ngram: Some(2),
                 min_length: Some(2),
                 ..Default::default()

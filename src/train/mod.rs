@@ -475,7 +475,7 @@ impl Trainer {
             let eval_every = self.config.eval_every;
             if eval_every > 0 && self.iteration.is_multiple_of(eval_every) && !self.valid.is_empty()
             {
-                let metrics = self.evaluate(&eval::offered_searches(), &Default::default())?;
+                let metrics = self.evaluate(&eval::offered_searches(false), &Default::default())?;
                 self.history.eval.push((self.iteration, metrics));
             }
             if self.iteration.is_multiple_of(checkpoint_every) {

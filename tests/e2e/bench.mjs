@@ -6,7 +6,8 @@
 //   node tests/e2e/bench.mjs [--rounds 5] [--soak 10000] [--loads 3] [--dist DIR] [--options JSON]
 //
 // --options: the search options every reply gets, as the page sends them, e.g.
-// '{"search":"beam","beamWidth":10,"noRepeatNgram":2,"antiLm":0.5,"minLength":2}' (default: none, greedy).
+// '{"search":"beam","beamWidth":10,"noRepeatNgram":2,"antiLm":1.2,"mmi":1,"minLength":2}' (the page's
+// default; without --options: none, greedy).
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,7 +78,8 @@ try {
   const result = await page.evaluate(
     async ({ prompts, rounds, soakReplies, options }) => {
       const worker = new Worker("worker.js", { type: "module" });
-      worker.postMessage({ type: "load", src: "weights/" });
+      // The bundle and its backward model, as the page loads them.
+      worker.postMessage({ type: "load", src: "weights/", backward: "weights/backward/" });
       const next = (type) =>
         new Promise((resolve, reject) => {
           worker.onmessage = ({ data }) => {

@@ -99,7 +99,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         seed: args.recall_seed,
     };
     // The samples are shown under the given search, else under the page's (the second).
-    let mut searches = offered_searches();
+    let mut searches = offered_searches(args.search.has_backward());
     let mut shown = 1;
     let extra = args.search.options();
     if extra != SearchOptions::default() {

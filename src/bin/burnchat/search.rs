@@ -72,6 +72,11 @@ impl SearchArgs {
         Ok(bot.with_backward(bundle)?)
     }
 
+    /// Whether a --backward model was given (the page's MMI default can then be measured).
+    pub fn has_backward(&self) -> bool {
+        self.backward.is_some()
+    }
+
     pub fn options(&self) -> SearchOptions {
         SearchOptions {
             search: self.search.map(|s| match s {

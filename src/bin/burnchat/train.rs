@@ -310,7 +310,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         }
         None => last,
     };
-    let metrics = trainer.evaluate(&offered_searches(), &Default::default())?;
+    let metrics = trainer.evaluate(&offered_searches(false), &Default::default())?;
     let table = crate::eval::metrics_table(&[("held-out pairs".into(), &metrics)]);
     eprint!("{table}");
     let bundle = trainer.bundle(args.dtype.into())?;
@@ -336,7 +336,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             .best_validation()
             .map_or("-".into(), |(i, v)| format!("{v:.3} at {i}"))
     );
-    let searches = offered_searches();
+    let searches = offered_searches(false);
     let greedy = sample_replies(&bot, &PROMPTS, &searches[0].1);
     let page = sample_replies(&bot, &PROMPTS, &searches[1].1);
     for ((prompt, greedy), page) in PROMPTS.iter().zip(&greedy).zip(&page) {
