@@ -192,9 +192,9 @@ fn check_tensors(config: &ModelConfig, tensors: &[PackTensor], dtype: Option<DTy
 
 fn dtype_of(dtype: WeightDtype) -> DType {
     match dtype {
-        // An int8 file is checked once dequantized to f32 ([`crate::quant::dequantize`]).
-        WeightDtype::F32 | WeightDtype::Int8 => DType::F32,
-        WeightDtype::F16 => DType::F16,
+        WeightDtype::F32 => DType::F32,
+        // An int8 file is checked once dequantized to f16 ([`crate::quant::dequantize`]).
+        WeightDtype::F16 | WeightDtype::Int8 => DType::F16,
     }
 }
 
@@ -302,7 +302,12 @@ impl Bundle {
     /// Writes the three files into the existing directory `dir`.
     #[cfg(feature = "native")]
     fn write_files(&self, dir: &std::path::Path) -> Result<()> {
-        let adapter = BurnToPyTorchAdapter.chain(FloatCastAdapter::to(dtype_of(self.config.dtype)));
+        // int8 quantises from f32, so that no value is rounded twice.
+        let written_as = match self.config.dtype {
+            WeightDtype::Int8 => DType::F32,
+            dtype => dtype_of(dtype),
+        };
+        let adapter = BurnToPyTorchAdapter.chain(FloatCastAdapter::to(written_as));
         let model_path = dir.join(MODEL_FILE);
         let mut store = SafetensorsStore::from_file(&model_path)
             .with_to_adapter(adapter)
