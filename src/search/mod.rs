@@ -304,13 +304,14 @@ pub fn decode(
     rerank::best(candidates, search)
 }
 
-/// One message encoded, and the decoder stepped over any number of hypotheses at once.
+/// One message encoded, and the decoder stepped over any number of hypotheses at once; or
+/// several messages of one length encoded together ([`Decoding::batch`]), one row each.
 pub struct Decoding<'a> {
     model: &'a Seq2Seq,
-    /// [seq, 1, hidden]
+    /// [seq, messages, hidden]
     encoder_outputs: Tensor<3>,
     /// The decoder's first state, the encoder's first `decoder_n_layers` final states:
-    /// [decoder_n_layers, 1, hidden].
+    /// [decoder_n_layers, messages, hidden].
     initial_hidden: Tensor<3>,
     num_words: usize,
 }
@@ -328,11 +329,30 @@ pub struct Step {
 impl<'a> Decoding<'a> {
     /// Runs the encoder over `input_ids`.
     pub fn new(model: &'a Seq2Seq, input_ids: &[u32], device: &Device) -> Self {
-        let seq = input_ids.len();
-        let ids: Vec<i64> = input_ids.iter().map(|&id| id as i64).collect();
-        let input_seq = Tensor::<2, Int>::from_data(TensorData::new(ids, [seq, 1]), device);
+        Self::batch(model, &[input_ids], device)
+    }
+
+    /// Runs the encoder over several messages of the same length at once, as one batch
+    /// without padding: each message's encoding is what [`new`](Self::new) gives it (the
+    /// tutorial's attention is not masked, so messages of other lengths cannot share a
+    /// batch). [`step`](Self::step) then takes one row per message, in order.
+    ///
+    /// # Panics
+    /// When `inputs` is empty or its messages differ in length (a caller's bug).
+    pub fn batch(model: &'a Seq2Seq, inputs: &[&[u32]], device: &Device) -> Self {
+        let (seq, n) = (inputs[0].len(), inputs.len());
+        assert!(
+            inputs.iter().all(|i| i.len() == seq),
+            "messages of one length"
+        );
+        let ids: Vec<i64> = (0..seq)
+            .flat_map(|t| inputs.iter().map(move |i| i[t] as i64))
+            .collect();
+        let input_seq = Tensor::<2, Int>::from_data(TensorData::new(ids, [seq, n]), device);
         let (encoder_outputs, encoder_hidden) =
-            model.encoder.forward(&model.embedding, input_seq, &[seq]);
+            model
+                .encoder
+                .forward(&model.embedding, input_seq, &vec![seq; n]);
         // decoder_hidden = encoder_hidden[:decoder.n_layers]
         let initial_hidden = encoder_hidden.slice(s![0..model.decoder.gru.num_layers()]);
         let num_words = model.decoder.out.weight.dims()[1];
@@ -354,13 +374,17 @@ impl<'a> Decoding<'a> {
     }
 
     /// One decoder step for `rows` hypotheses: `last` holds each one's last token (SOS at
-    /// the start), `hidden` their states [decoder_n_layers, rows, hidden].
+    /// the start), `hidden` their states [decoder_n_layers, rows, hidden]. After
+    /// [`batch`](Self::batch), one row per message.
     pub fn step(&self, last: &[u32], hidden: Tensor<3>) -> Step {
         let rows = last.len();
         let device = hidden.device();
         let ids: Vec<i64> = last.iter().map(|&t| t as i64).collect();
         let input_step = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, rows]), &device);
-        let encoder_outputs = repeat_rows(self.encoder_outputs.clone(), rows); // [seq, rows, hidden]
+        let encoder_outputs = match self.encoder_outputs.dims()[1] {
+            1 => repeat_rows(self.encoder_outputs.clone(), rows), // [seq, rows, hidden]
+            _ => self.encoder_outputs.clone(),
+        };
         let (logits, hidden, attention) = self.model.decoder.forward_attention(
             &self.model.embedding,
             input_step,

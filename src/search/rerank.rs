@@ -16,11 +16,13 @@
 //! predicts the message; a stock reply ("what about you ?") predicts no message in
 //! particular. It is computed for the candidates only, teacher-forced, after the search.
 
+use std::collections::BTreeMap;
+
 use burn::prelude::*;
 
 use super::{Decoded, Decoding, Search, log_sum_exp};
 use crate::model::Seq2Seq;
-use crate::voc::EOS_TOKEN;
+use crate::voc::{EOS_TOKEN, SOS_TOKEN};
 
 /// The best of `finished` by [`Decoded::reranked_score`] (`λ = search.anti_lm`, the prior
 /// summed by the search in [`Decoded::prior`], `μ = search.mmi` and [`Decoded::backward`]);
@@ -38,32 +40,44 @@ pub fn best(finished: Vec<Decoded>, search: &Search) -> Decoded {
 
 /// `candidates` with [`Decoded::backward`] set: the mean log-likelihood of the message
 /// `input_ids` (its words then EOS) under `backward` when the encoder reads the candidate
-/// (its words then EOS), teacher-forced. One candidate at a time, so no padding reaches the
-/// attention, which the tutorial's model does not mask.
+/// (its words then EOS), teacher-forced. Candidates of the same length are scored together,
+/// one batch per length, so no padding reaches the attention, which the tutorial's model
+/// does not mask.
 pub fn backward(
     backward: &Seq2Seq,
     input_ids: &[u32],
     mut candidates: Vec<Decoded>,
     device: &Device,
 ) -> Vec<Decoded> {
-    for candidate in &mut candidates {
-        let mut reply: Vec<u32> = candidate
-            .tokens
-            .iter()
-            .copied()
-            .take_while(|&t| t != EOS_TOKEN)
-            .collect();
-        reply.push(EOS_TOKEN);
-        let decoding = Decoding::new(backward, &reply, device);
-        let (mut last, mut hidden) = decoding.start();
-        let mut sum = 0.0;
+    let replies: Vec<Vec<u32>> = candidates
+        .iter()
+        .map(|candidate| {
+            let words = candidate.tokens.iter().take_while(|&&t| t != EOS_TOKEN);
+            words.copied().chain([EOS_TOKEN]).collect()
+        })
+        .collect();
+    let mut by_length: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, reply) in replies.iter().enumerate() {
+        by_length.entry(reply.len()).or_default().push(i);
+    }
+    for group in by_length.values() {
+        let inputs: Vec<&[u32]> = group.iter().map(|&i| &replies[i][..]).collect();
+        let decoding = Decoding::batch(backward, &inputs, device);
+        let words = decoding.num_words();
+        let mut hidden = decoding.initial_hidden();
+        let mut last = vec![SOS_TOKEN; group.len()];
+        let mut sums = vec![0.0f32; group.len()];
         for &token in input_ids {
             let step = decoding.step(&last, hidden);
-            sum += step.logits[token as usize] - log_sum_exp(&step.logits);
+            for (sum, logits) in sums.iter_mut().zip(step.logits.chunks_exact(words)) {
+                *sum += logits[token as usize] - log_sum_exp(logits);
+            }
             hidden = step.hidden;
-            last = vec![token];
+            last.fill(token);
         }
-        candidate.backward = sum / input_ids.len().max(1) as f32;
+        for (&i, sum) in group.iter().zip(sums) {
+            candidates[i].backward = sum / input_ids.len().max(1) as f32;
+        }
     }
     candidates
 }
