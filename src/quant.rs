@@ -5,8 +5,9 @@
 //! tensor but `embedding.weight` (PyTorch's `[out, in]` layout, so a row is one output unit)
 //! is `I8` under its usual name, and `NAME_scale` is `F32` `[out]`: the weight is
 //! `q × scale[row]`, with `scale = max |w| / 127` over the row and `q = round(w / scale)`.
-//! Everything else is `F16`. Loading turns such a file back into the f32 tensors the model is
-//! built from ([`dequantize`]); writing goes the other way from an f32 file ([`quantize`]).
+//! Everything else is `F16`. Loading turns such a file back into an f16 file the model is
+//! built from, in f32 ([`dequantize`]); writing goes the other way from an f32 file
+//! ([`quantize`]).
 //!
 //! A dequantised weight is `q × scale[row]` rounded to the nearest f16: natively the matrices
 //! are held as f16 anyway, and rounding everywhere makes every backend, the browser's
