@@ -110,11 +110,7 @@ pub fn dequantize(bytes: &[u8]) -> Result<Vec<u8>> {
             expect_dtype(&name, &view, Dtype::F16, "F16")?;
             f16s(view.data())
         };
-        let halves = values
-            .iter()
-            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-            .collect();
-        out.push((name, halves, shape, Dtype::F16));
+        out.push((name, f16_bytes(&values), shape, Dtype::F16));
     }
     serialize(&out, metadata_of(bytes)?)
 }
@@ -188,11 +184,7 @@ pub fn quantize(bytes: &[u8]) -> Result<Vec<u8>> {
                 Dtype::F32,
             ));
         } else {
-            let halves = values
-                .iter()
-                .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-                .collect();
-            tensors.push((name, halves, shape, Dtype::F16));
+            tensors.push((name, f16_bytes(&values), shape, Dtype::F16));
         }
     }
     serialize(&tensors, metadata_of(bytes)?)
@@ -234,6 +226,13 @@ fn f16s(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(2)
         .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect()
+}
+
+fn f16_bytes(values: &[f32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| f16::from_f32(v).to_le_bytes())
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! int8 bundles (src/quant.rs): a trained f16 model written as int8 keeps at least 95% of its
 //! greedy replies, on the 500 quality prompts and against PyTorch's replies with the f16
 //! model; a file whose scales are missing or malformed is refused by name. The f16 model is
-//! tests/fixtures/e5-f16/, the model bundled before the int8 one (TRAINING.md, e5), with
+//! weights/e5-f16/, the model bundled before the int8 one (TRAINING.md, e5), with
 //! PyTorch's greedy replies to tests/golden/inputs.txt (tests/golden/make_golden.py's,
 //! then). The bundled int8 model itself answers as PyTorch does in tests/golden.rs.
 #![cfg(feature = "native")]
@@ -20,7 +20,7 @@ fn root() -> &'static Path {
 }
 
 fn f16_model() -> PathBuf {
-    root().join("tests/fixtures/e5-f16")
+    root().join("weights/e5-f16")
 }
 
 /// The f16 model written as an int8 bundle into a new directory.
