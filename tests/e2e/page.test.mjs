@@ -292,8 +292,8 @@ test("Chatbot.load fetches a bundle with progress, names a missing file, frees i
       missing = String(e.message);
     }
     // Loaded and freed 100 times: the memory grows while the first loads settle the
-    // allocator (the int8 bundle's memory grew once, at the 13th load, then stayed flat over
-    // 300), then not at all. Kept instead of freed, 5 more would add their weights.
+    // allocator (with the int8 bundle it grew once, at the 13th load in one build, then stayed
+    // flat through the 300th), then not at all. Kept instead of freed, 5 more would add their weights.
     const sizes = [];
     for (let i = 0; i < 100; i++) {
       (await Chatbot.load("weights/")).free();
