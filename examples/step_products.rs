@@ -2,7 +2,7 @@
 //! matrices [500, 1500], `concat` [1000, 500], `out` [500, 7836]: about 30 MB of f32), timed
 //! on one thread with the weights in three forms: Burn's `[in, out]` layout (what `Linear`
 //! holds), PyTorch's `[out, in]` read through a transposed view, and f16; then the same with
-//! burnchat's own kernel (src/kernel.rs), f32 and f16 weights, for 1 to 10 input rows (beam
+//! burnchat's own kernel (src/kernel.rs), f32, f16 and int8 weights, for 1 to 10 input rows (beam
 //! search multiplies all its hypotheses at once). A benchmark behind
 //! BENCHMARKS.md, run by hand:
 //!
@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, TensorData};
-use burnchat::kernel::{self, Weights};
+use burnchat::kernel::{self, Int8Matrix, Weights};
 
 /// Rows of the kernel's input: greedy search's one, and beam search's hypotheses.
 const ROWS: [usize; 4] = [1, 2, 5, 10];
@@ -57,13 +57,33 @@ fn main() {
         };
         println!("{name}: {:.0} µs per step", microseconds_per_step(step));
     }
-    for (dtype, rows) in [DType::F32, DType::F16]
+    for (dtype, rows) in [DType::F32, DType::F16, DType::I8]
         .into_iter()
         .flat_map(|d| ROWS.map(|r| (d, r)))
     {
+        let float = if dtype == DType::I8 {
+            DType::F32
+        } else {
+            dtype
+        };
         let weights: Vec<TensorData> = SHAPES
             .iter()
-            .map(|&(k, n)| random([k, n], dtype).into_data())
+            .map(|&(k, n)| random([k, n], float).into_data())
+            .collect();
+        // An int8 bundle's matrices: PyTorch's [out, in] rows of int8 values, a scale each.
+        let int8: Vec<Int8Matrix> = weights
+            .iter()
+            .filter(|_| dtype == DType::I8)
+            .zip(SHAPES)
+            .map(|(w, (_, n))| {
+                let q: Vec<i8> = w
+                    .as_slice::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| (v * 127.0) as i8)
+                    .collect();
+                Int8Matrix::from_rows(&q, &vec![1.0 / 127.0; n])
+            })
             .collect();
         let inputs: Vec<Vec<f32>> = SHAPES
             .iter()
@@ -75,12 +95,19 @@ fn main() {
             })
             .collect();
         let mut outputs: Vec<Vec<f32>> = SHAPES.iter().map(|&(_, n)| vec![0.0; rows * n]).collect();
+        let matrices: Vec<Weights> = match dtype {
+            DType::I8 => int8.iter().map(Weights::I8).collect(),
+            DType::F32 => weights
+                .iter()
+                .map(|w| Weights::F32(w.as_slice().unwrap()))
+                .collect(),
+            _ => weights
+                .iter()
+                .map(|w| Weights::F16(w.as_slice().unwrap()))
+                .collect(),
+        };
         let step = || {
-            for ((w, x), y) in weights.iter().zip(&inputs).zip(&mut outputs) {
-                let w = match dtype {
-                    DType::F32 => Weights::F32(w.as_slice().unwrap()),
-                    _ => Weights::F16(w.as_slice().unwrap()),
-                };
+            for ((&w, x), y) in matrices.iter().zip(&inputs).zip(&mut outputs) {
                 kernel::linear(x, w, None, y.len() / rows, y);
             }
         };

@@ -71,7 +71,7 @@ pub fn values(tensor: &Primitive) -> Option<Weights<'_>> {
 pub fn f32_values(tensor: &Primitive) -> Option<&[f32]> {
     match values(tensor)? {
         Weights::F32(values) => Some(values),
-        Weights::F16(_) => None,
+        _ => None,
     }
 }
 

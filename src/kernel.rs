@@ -13,12 +13,17 @@
 
 use half::f16;
 
+mod int8;
+pub use int8::Int8Matrix;
+
 /// A weight matrix in Burn's `[in, out]` layout, row-major.
 #[derive(Clone, Copy, Debug)]
 pub enum Weights<'a> {
     F32(&'a [f32]),
     /// IEEE 754 half floats, as an f16 bundle stores them.
     F16(&'a [f16]),
+    /// An int8 bundle's matrix, multiplied in integers ([`Int8Matrix`]).
+    I8(&'a Int8Matrix),
 }
 
 impl Weights<'_> {
@@ -26,6 +31,7 @@ impl Weights<'_> {
         match self {
             Weights::F32(w) => w.len(),
             Weights::F16(w) => w.len(),
+            Weights::I8(w) => w.dims().iter().product(),
         }
     }
 }
@@ -68,6 +74,18 @@ pub fn linear(x: &[f32], w: Weights, bias: Option<&[f32]>, n: usize, y: &mut [f3
         "output of {} values for [{rows}, {n}]",
         y.len()
     );
+    if let Weights::I8(w) = w {
+        assert_eq!(
+            w.dims()[1],
+            n,
+            "int8 weights of {:?}, {n} columns",
+            w.dims()
+        );
+        if let Some(b) = bias {
+            assert_eq!(b.len(), n, "bias of {} values, {n} columns", b.len());
+        }
+        return int8::linear(x, w, bias, y);
+    }
     match bias {
         Some(b) => {
             assert_eq!(b.len(), n, "bias of {} values, {n} columns", b.len());
@@ -83,6 +101,7 @@ pub fn linear(x: &[f32], w: Weights, bias: Option<&[f32]>, n: usize, y: &mut [f3
     match w {
         Weights::F32(w) => accumulate::<false, f32>(x, w, n, k, y),
         Weights::F16(w) => accumulate::<false, f16>(x, w, n, k, y),
+        Weights::I8(_) => unreachable!("int8 products return above"),
     }
 }
 
@@ -188,6 +207,7 @@ mod x86 {
         match w {
             Weights::F32(w) => generic::<true, f32>(x, w, n, k, y),
             Weights::F16(w) => f16_rows(x, w, n, k, y),
+            Weights::I8(_) => unreachable!("int8 products return before"),
         }
     }
 

@@ -1,0 +1,414 @@
+//! The product with an int8 bundle's matrices, in integers.
+//!
+//! Each input row is quantised to 16-bit integers as it arrives (symmetric, one scale per row:
+//! `x ≈ sx xq`, `sx = max |x| / A`), the sums `xq q` run in 32-bit integers, exactly, and each
+//! output is scaled once: `y[j] = bias[j] + (sx scale[j]) Σ xq q`. The weights stay int8 (a
+//! quarter of f32's bytes) and a multiply-add takes two weights of two input rows at once:
+//! AVX2's `vpmaddwd` (eight columns) and WebAssembly's `i32x4.dot_i16x8_s` (four), where
+//! widening int8 to f32 first costs two instructions a weight and computes no faster than f16
+//! (BENCHMARKS.md, "An int8 kernel, tried and not merged").
+//!
+//! Integer sums do not depend on their order, so every path (AVX2, SIMD128, plain Rust) gives
+//! the same bits, natively and in the browser. The only rounding is the activation's: `A` is
+//! 32,767 (or less where `k` would let a sum overflow), half a unit in 32,767 of the row's
+//! largest value, well under an f16 weight's relative rounding (2^-11).
+
+/// A weight matrix as an int8 bundle stores it (`q` PyTorch's `[out, in]` rows, one scale each),
+/// rearranged for [`linear`]: two input rows interleaved per output column, `[⌈in/2⌉, out, 2]`
+/// (an odd last input row paired with zeros).
+#[derive(Clone, Debug)]
+pub struct Int8Matrix {
+    /// `in`: the input's width.
+    k: usize,
+    /// `out`: the output's width.
+    n: usize,
+    /// `[⌈k/2⌉, n, 2]`: `pairs[p][j] = (q[j][2p], q[j][2p + 1])`.
+    pairs: Vec<i8>,
+    /// `[n]`: `w[j][i] = q[j][i] × scales[j]`.
+    scales: Vec<f32>,
+}
+
+impl Int8Matrix {
+    /// From PyTorch's layout: `q` `[out, in]` row-major, `scales` `[out]`.
+    ///
+    /// # Panics
+    /// When the lengths do not fit (a caller's bug: [`crate::quant`] checks a file first).
+    pub fn from_rows(q: &[i8], scales: &[f32]) -> Self {
+        let n = scales.len();
+        assert!(
+            n > 0 && q.len().is_multiple_of(n),
+            "{} weights for {n} rows",
+            q.len()
+        );
+        let k = q.len() / n;
+        let mut pairs = vec![0i8; k.div_ceil(2) * n * 2];
+        for (j, row) in q.chunks_exact(k).enumerate() {
+            for (i, &v) in row.iter().enumerate() {
+                pairs[(i / 2 * n + j) * 2 + i % 2] = v;
+            }
+        }
+        Self {
+            k,
+            n,
+            pairs,
+            scales: scales.to_vec(),
+        }
+    }
+
+    /// `[in, out]`, Burn's layout of the weight.
+    pub fn dims(&self) -> [usize; 2] {
+        [self.k, self.n]
+    }
+
+    /// The weight `q[j][i] × scales[j]` at Burn's `[i, j]`.
+    pub fn weight(&self, i: usize, j: usize) -> f32 {
+        self.pairs[(i / 2 * self.n + j) * 2 + i % 2] as f32 * self.scales[j]
+    }
+}
+
+/// The largest quantised activation for an input of width `k`: 32,767, or less where `k`
+/// products of it with an int8 weight (up to 128 in magnitude) could overflow an i32.
+fn activation_max(k: usize) -> i32 {
+    (i32::MAX as usize / (128 * k)).min(i16::MAX as usize) as i32
+}
+
+/// `y = x w + bias` for `w` an [`Int8Matrix`]: `x` `[rows, k]`, `y` `[rows, n]`.
+pub(super) fn linear(x: &[f32], w: &Int8Matrix, bias: Option<&[f32]>, y: &mut [f32]) {
+    let (k, n) = (w.k, w.n);
+    let rows = x.len() / k;
+    let half = k.div_ceil(2);
+    // Each row's two activations of a pair as one u32, low half first, as the products read
+    // them: [rows, ⌈k/2⌉].
+    let mut xq = vec![0u32; rows * half];
+    let mut sx = vec![0.0f32; rows];
+    let top = activation_max(k);
+    for ((xr, qr), s) in x
+        .chunks_exact(k)
+        .zip(xq.chunks_exact_mut(half))
+        .zip(&mut sx)
+    {
+        let max = xr.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        *s = max / top as f32;
+        let inverse = if max > 0.0 { top as f32 / max } else { 0.0 };
+        for (i, &v) in xr.iter().enumerate() {
+            let q = (v * inverse).round() as i16 as u16 as u32;
+            qr[i / 2] |= q << (16 * (i % 2));
+        }
+    }
+    let mut sums = vec![0i32; rows * n]; // [rows, n]
+    accumulate(&xq, &w.pairs, n, half, &mut sums);
+    for (r, (yr, sr)) in y.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
+        for (j, (y, &s)) in yr.iter_mut().zip(sr).enumerate() {
+            let b = bias.map_or(0.0, |b| b[j]);
+            *y = b + s as f32 * (sx[r] * w.scales[j]);
+        }
+    }
+}
+
+/// `sums += xq pairs` on the widest path the CPU has.
+fn accumulate(xq: &[u32], pairs: &[i8], n: usize, half: usize, sums: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { x86::accumulate(xq, pairs, n, half, sums) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return by_blocks::<wasm::Simd128>(xq, pairs, n, half, sums);
+    #[allow(unreachable_code)]
+    by_blocks::<Scalar>(xq, pairs, n, half, sums)
+}
+
+/// Pairs of input rows read together: a block of weights is read from memory once for all
+/// the input's rows, and each output is loaded and stored once per block.
+const BLOCK: usize = 8;
+
+/// A vector of `COLUMNS` i32 sums and the multiply-add of two weight rows into it.
+trait Lanes {
+    const COLUMNS: usize;
+    type Sums: Copy;
+    type Weights: Copy;
+    /// `2 × COLUMNS` int8 weights, `COLUMNS` columns of one pair, widened.
+    fn weights(pairs: &[i8]) -> Self::Weights;
+    fn load(sums: &[i32]) -> Self::Sums;
+    fn store(sums: &mut [i32], v: Self::Sums);
+    /// `v[c] + w[c].0 a.0 + w[c].1 a.1` for each column `c`; `a` two i16 in a u32.
+    fn madd(v: Self::Sums, w: Self::Weights, a: u32) -> Self::Sums;
+}
+
+/// One column at a time: the tail of every path, and the whole product elsewhere.
+struct Scalar;
+
+impl Lanes for Scalar {
+    const COLUMNS: usize = 1;
+    type Sums = i32;
+    type Weights = (i32, i32);
+
+    #[inline(always)]
+    fn weights(pairs: &[i8]) -> (i32, i32) {
+        (pairs[0] as i32, pairs[1] as i32)
+    }
+
+    #[inline(always)]
+    fn load(sums: &[i32]) -> i32 {
+        sums[0]
+    }
+
+    #[inline(always)]
+    fn store(sums: &mut [i32], v: i32) {
+        sums[0] = v;
+    }
+
+    #[inline(always)]
+    fn madd(v: i32, w: (i32, i32), a: u32) -> i32 {
+        let (a0, a1) = (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32);
+        v + w.0 * a0 + w.1 * a1
+    }
+}
+
+/// `sums += xq pairs`: `xq` `[rows, half]` (pairs of activations), `pairs` `[half, n, 2]`,
+/// `sums` `[rows, n]`. Columns in `L::COLUMNS` at a time, the last few one by one.
+#[inline(always)]
+fn by_blocks<L: Lanes>(xq: &[u32], pairs: &[i8], n: usize, half: usize, sums: &mut [i32]) {
+    let rows = sums.len() / n;
+    let wide = n - n % L::COLUMNS;
+    let mut p = 0;
+    while p < half {
+        let block = BLOCK.min(half - p);
+        let ws: [&[i8]; BLOCK] =
+            std::array::from_fn(|b| &pairs[(p + b.min(block - 1)) * 2 * n..][..2 * n]);
+        columns::<L>(xq, ws, block, p, half, 0..wide, rows, n, sums);
+        columns::<Scalar>(xq, ws, block, p, half, wide..n, rows, n, sums);
+        p += block;
+    }
+}
+
+/// The columns `cols` (a multiple of `L::COLUMNS` long) of the pairs `p..p + block`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn columns<L: Lanes>(
+    xq: &[u32],
+    ws: [&[i8]; BLOCK],
+    block: usize,
+    p: usize,
+    half: usize,
+    cols: std::ops::Range<usize>,
+    rows: usize,
+    n: usize,
+    sums: &mut [i32],
+) {
+    for j in cols.step_by(L::COLUMNS) {
+        let wv: [L::Weights; BLOCK] =
+            std::array::from_fn(|b| L::weights(&ws[b][2 * j..2 * (j + L::COLUMNS)]));
+        for r in 0..rows {
+            let a = &xq[r * half + p..r * half + p + block];
+            let out = &mut sums[r * n + j..r * n + j + L::COLUMNS];
+            let mut v = L::load(out);
+            for b in 0..block {
+                v = L::madd(v, wv[b], a[b]);
+            }
+            L::store(out, v);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Lanes, by_blocks};
+
+    /// Eight columns: `vpmovsxbw` widens sixteen weights, `vpmaddwd` multiplies and adds pairs.
+    struct Avx2;
+
+    impl Lanes for Avx2 {
+        const COLUMNS: usize = 8;
+        type Sums = __m256i;
+        type Weights = __m256i;
+
+        #[inline(always)]
+        fn weights(pairs: &[i8]) -> __m256i {
+            let sixteen = &pairs[..16];
+            // SAFETY: 16 readable bytes, an unaligned load; AVX2 is enabled where this inlines.
+            unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(sixteen.as_ptr().cast())) }
+        }
+
+        #[inline(always)]
+        fn load(sums: &[i32]) -> __m256i {
+            let eight = &sums[..8];
+            // SAFETY: 32 readable bytes, unaligned.
+            unsafe { _mm256_loadu_si256(eight.as_ptr().cast()) }
+        }
+
+        #[inline(always)]
+        fn store(sums: &mut [i32], v: __m256i) {
+            let eight = &mut sums[..8];
+            // SAFETY: 32 writable bytes, unaligned.
+            unsafe { _mm256_storeu_si256(eight.as_mut_ptr().cast(), v) }
+        }
+
+        #[inline(always)]
+        fn madd(v: __m256i, w: __m256i, a: u32) -> __m256i {
+            // SAFETY: AVX2 is enabled where this inlines.
+            unsafe { _mm256_add_epi32(v, _mm256_madd_epi16(w, _mm256_set1_epi32(a as i32))) }
+        }
+    }
+
+    /// [`by_blocks`] with AVX2.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn accumulate(xq: &[u32], pairs: &[i8], n: usize, half: usize, sums: &mut [i32]) {
+        by_blocks::<Avx2>(xq, pairs, n, half, sums)
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use core::arch::wasm32::*;
+
+    use super::Lanes;
+
+    /// Four columns: `i16x8.load8x8_s` widens eight weights as it loads them, and
+    /// `i32x4.dot_i16x8_s` multiplies and adds pairs.
+    pub struct Simd128;
+
+    impl Lanes for Simd128 {
+        const COLUMNS: usize = 4;
+        type Sums = v128;
+        type Weights = v128;
+
+        #[inline(always)]
+        fn weights(pairs: &[i8]) -> v128 {
+            let eight = &pairs[..8];
+            // SAFETY: 8 readable bytes; wasm loads may be unaligned.
+            unsafe { i16x8_load_extend_i8x8(eight.as_ptr()) }
+        }
+
+        #[inline(always)]
+        fn load(sums: &[i32]) -> v128 {
+            let four = &sums[..4];
+            // SAFETY: 16 readable bytes.
+            unsafe { v128_load(four.as_ptr().cast()) }
+        }
+
+        #[inline(always)]
+        fn store(sums: &mut [i32], v: v128) {
+            let four = &mut sums[..4];
+            // SAFETY: 16 writable bytes.
+            unsafe { v128_store(four.as_mut_ptr().cast(), v) }
+        }
+
+        #[inline(always)]
+        fn madd(v: v128, w: v128, a: u32) -> v128 {
+            i32x4_add(v, i32x4_dot_i16x8(w, u32x4_splat(a)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// A matrix of random int8 values (the full range, -128 included) and scales.
+    fn matrix(k: usize, n: usize, seed: u32) -> (Vec<i8>, Vec<f32>) {
+        let q = values(k * n, seed)
+            .iter()
+            .map(|v| (v * 128.0).floor().clamp(-128.0, 127.0) as i8)
+            .collect();
+        let scales = values(n, seed + 1)
+            .iter()
+            .map(|v| 0.01 + v.abs() / 64.0)
+            .collect();
+        (q, scales)
+    }
+
+    #[test]
+    fn matches_the_definition_within_the_activations_rounding() {
+        // k and n not multiples of a pair, a block or a vector, one row and several, and the
+        // widest input (the activation scale is then below 32,767).
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 13),
+            (3, 9, 17),
+            (5, 17, 523),
+            (2, 501, 7),
+            (10, 256, 4874),
+            (1, 70_000, 3),
+        ];
+        for (rows, k, n) in shapes {
+            let x = values(rows * k, 3);
+            let (q, scales) = matrix(k, n, 5);
+            let bias = values(n, 9);
+            let w = Int8Matrix::from_rows(&q, &scales);
+            let mut y = vec![f32::NAN; rows * n];
+            linear(&x, &w, Some(&bias), &mut y);
+            let top = activation_max(k) as f64;
+            for (r, xr) in x.chunks(k).enumerate() {
+                let max = xr.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
+                for j in 0..n {
+                    // The f64 definition, and its bound: each activation off by at most half
+                    // a step (max / 2A) times its weight, plus f32's rounding of the result.
+                    let terms = (0..k).map(|i| xr[i] as f64 * w.weight(i, j) as f64);
+                    let dot = terms.sum::<f64>() + bias[j] as f64;
+                    let weights: f64 = (0..k).map(|i| w.weight(i, j).abs() as f64).sum();
+                    let size = weights * max + (bias[j] as f64).abs();
+                    let bound =
+                        weights * max / (2.0 * top) * 1.01 + 4.0 * f32::EPSILON as f64 * size;
+                    let got = y[r * n + j] as f64;
+                    assert!(
+                        (got - dot).abs() <= bound,
+                        "[{rows},{k}]x[{k},{n}] at ({r},{j}): {got} vs {dot} (bound {bound})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_input_gives_the_bias() {
+        let (q, scales) = matrix(9, 5, 1);
+        let bias = values(5, 2);
+        let mut y = vec![f32::NAN; 10];
+        linear(
+            &[0.0; 18],
+            &Int8Matrix::from_rows(&q, &scales),
+            Some(&bias),
+            &mut y,
+        );
+        assert_eq!(y[..5], bias[..]);
+        assert_eq!(y[5..], bias[..]);
+    }
+
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        // The vector paths against plain Rust's, on sums that are exact integers.
+        let (rows, half, n) = (3, 11, 37);
+        let xq: Vec<u32> = values(rows * half * 2, 7)
+            .chunks(2)
+            .map(|a| {
+                let [lo, hi] = [a[0], a[1]].map(|v| (v * 32767.0) as i16 as u16 as u32);
+                lo | hi << 16
+            })
+            .collect();
+        let (pairs, _) = matrix(half * 2, n, 8);
+        let mut scalar = vec![0i32; rows * n];
+        by_blocks::<Scalar>(&xq, &pairs, n, half, &mut scalar);
+        let mut fastest = vec![0i32; rows * n];
+        accumulate(&xq, &pairs, n, half, &mut fastest);
+        assert_eq!(scalar, fastest);
+    }
+}
