@@ -235,9 +235,9 @@ impl Bundle {
                 ),
             ));
         }
-        let model = match config.dtype {
+        let (model, mut int8) = match config.dtype {
             WeightDtype::Int8 => crate::quant::dequantize(&model)?,
-            _ => model,
+            _ => (model, Default::default()),
         };
         let mut store = SafetensorsStore::from_bytes(Some(model));
         let tensors: Vec<PackTensor> = store
@@ -247,7 +247,10 @@ impl Bundle {
             .cloned()
             .collect();
         check_tensors(&config, &tensors, Some(dtype_of(config.dtype)))?;
-        let model = model_from_tensors(&config, tensors, device)?;
+        let mut model = model_from_tensors(&config, tensors, device)?;
+        for (name, linear) in model.linears_mut() {
+            linear.int8 = int8.remove(&name).map(std::sync::Arc::new);
+        }
         Ok(Self { config, voc, model })
     }
 

@@ -44,11 +44,17 @@ pub struct Reply {
     pub unknown: Vec<String>,
 }
 
-/// `bundle` as a chatbot holds it: an f16 or int8 bundle's weight matrices in f16 where that
-/// is faster ([`crate::backend::keeps_f16_weights`]).
+/// `bundle` as a chatbot holds it: an f16 bundle's weight matrices in f16 where that is
+/// faster ([`crate::backend::keeps_f16_weights`]). An int8 bundle's matrices are multiplied
+/// in int8 ([`crate::model::Linear::int8`]); their float copies, which replies do not read,
+/// are kept in f16 wherever the backend holds f16 (flex), for half the memory.
 fn held(mut bundle: Bundle) -> Bundle {
-    let stored_small = matches!(bundle.config.dtype, WeightDtype::F16 | WeightDtype::Int8);
-    if stored_small && crate::backend::keeps_f16_weights() {
+    let halve = match bundle.config.dtype {
+        WeightDtype::F16 => crate::backend::keeps_f16_weights(),
+        WeightDtype::Int8 => cfg!(feature = "flex"),
+        WeightDtype::F32 => false,
+    };
+    if halve {
         bundle.model = half_weights(bundle.model);
     }
     bundle
@@ -114,10 +120,13 @@ impl Chatbot {
         &self.bundle
     }
 
-    /// The precision the weight matrices are held in while chatting: f16 for an f16 bundle
-    /// where f16 is read fast, else f32 (biases and the embedding always).
+    /// The precision the weight matrices are read in while chatting: int8 for an int8 bundle,
+    /// f16 for an f16 bundle where f16 is read fast, else f32 (biases and the embedding
+    /// always).
     pub fn weights_held_as(&self) -> WeightDtype {
-        match self.bundle.model.decoder.out.weight.dtype() {
+        let out = &self.bundle.model.decoder.out;
+        match out.weight.dtype() {
+            _ if out.int8.is_some() => WeightDtype::Int8,
             DType::F16 => WeightDtype::F16,
             _ => WeightDtype::F32,
         }

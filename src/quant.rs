@@ -5,13 +5,13 @@
 //! tensor but `embedding.weight` (PyTorch's `[out, in]` layout, so a row is one output unit)
 //! is `I8` under its usual name, and `NAME_scale` is `F32` `[out]`: the weight is
 //! `q × scale[row]`, with `scale = max |w| / 127` over the row and `q = round(w / scale)`.
-//! Everything else is `F16`. Loading turns such a file back into an f16 file the model is
-//! built from, in f32 ([`dequantize`]); writing goes the other way from an f32 file
-//! ([`quantize`]).
+//! Everything else is `F16`. Loading turns such a file into the int8 matrices inference
+//! multiplies by ([`crate::kernel::Int8Matrix`]) and an f16 file the model is built from
+//! ([`dequantize`]); writing goes the other way from an f32 file ([`quantize`]).
 //!
-//! A dequantised weight is `q × scale[row]` rounded to the nearest f16: natively the matrices
-//! are held as f16 anyway, and rounding everywhere makes every backend, the browser's
-//! included, hold the same values (and PyTorch's reference can hold them too).
+//! The model's float copy of a matrix is `q × scale[row]` rounded to the nearest f16: replies
+//! do not read it (the int8 kernel does not), but converting the bundle to another dtype and
+//! backward passes do, and f16 halves its memory.
 
 use std::collections::HashMap;
 
@@ -21,6 +21,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::kernel::Int8Matrix;
 
 /// The name of `weight`'s scale tensor.
 pub fn scale_name(weight: &str) -> String {
@@ -72,14 +73,15 @@ fn malformed(e: safetensors::SafeTensorError) -> Error {
     Error::bundle(crate::bundle::MODEL_FILE, e)
 }
 
-/// An int8 bundle's `model.safetensors` as the f16 file the model is built from (exact: the
-/// dequantised values are rounded to f16, and the rest is stored as f16), half the memory
-/// of an f32 one while loading, which in wasm is never given back. Refused
+/// An int8 bundle's `model.safetensors` as the f16 file the model is built from (the
+/// dequantised values rounded to f16, the rest stored as f16: half the memory of an f32 one
+/// while loading, which in wasm is never given back), and its int8 matrices by tensor name,
+/// which the model's `Linear`s multiply by. Refused
 /// with [`Error::BadScale`] when a matrix has no scale, or one of another shape, type or
 /// value (negative, infinite, NaN); with [`Error::BadDtype`] when a tensor is not stored as
 /// the int8 format says. Shapes and names are checked against `config.json` afterwards, as for
 /// any bundle.
-pub fn dequantize(bytes: &[u8]) -> Result<Vec<u8>> {
+pub fn dequantize(bytes: &[u8]) -> Result<(Vec<u8>, HashMap<String, Int8Matrix>)> {
     let file = SafeTensors::deserialize(bytes).map_err(malformed)?;
     // Every scale first, whatever order the file lists the tensors in.
     let mut scales: HashMap<String, Vec<f32>> = HashMap::new();
@@ -94,6 +96,7 @@ pub fn dequantize(bytes: &[u8]) -> Result<Vec<u8>> {
         }
     }
     let mut out: Vec<Stored> = Vec::new();
+    let mut matrices = HashMap::new();
     for (name, view) in file.tensors() {
         if name.ends_with("_scale") {
             continue;
@@ -103,14 +106,16 @@ pub fn dequantize(bytes: &[u8]) -> Result<Vec<u8>> {
         let halves = if let Some(scales) = scales.get(&name) {
             expect_dtype(&name, &view, Dtype::I8, "I8")?;
             let q: Vec<i8> = view.data().iter().map(|&b| b as i8).collect();
-            f16_bytes(&dequantize_rows(&q, scales))
+            let halves = f16_bytes(&dequantize_rows(&q, scales));
+            matrices.insert(name.clone(), Int8Matrix::from_rows(&q, scales));
+            halves
         } else {
             expect_dtype(&name, &view, Dtype::F16, "F16")?;
             view.data().to_vec()
         };
         out.push((name, halves, shape, Dtype::F16));
     }
-    serialize(&out, metadata_of(bytes)?)
+    Ok((serialize(&out, metadata_of(bytes)?)?, matrices))
 }
 
 /// The scales of the matrix `name`, which has `rows` rows, checked.

@@ -166,44 +166,55 @@ impl Lanes for Scalar {
 }
 
 /// `sums += xq pairs`: `xq` `[rows, half]` (pairs of activations), `pairs` `[half, n, 2]`,
-/// `sums` `[rows, n]`. Columns in `L::COLUMNS` at a time, the last few one by one.
+/// `sums` `[rows, n]`. `BLOCK` pairs at a time, then the last few one by one; columns
+/// `L::COLUMNS` at a time, the last few one by one.
 #[inline(always)]
 fn by_blocks<L: Lanes>(xq: &[u32], pairs: &[i8], n: usize, half: usize, sums: &mut [i32]) {
-    let rows = sums.len() / n;
-    let wide = n - n % L::COLUMNS;
-    let mut p = 0;
-    while p < half {
-        let block = BLOCK.min(half - p);
-        let ws: [&[i8]; BLOCK] =
-            std::array::from_fn(|b| &pairs[(p + b.min(block - 1)) * 2 * n..][..2 * n]);
-        columns::<L>(xq, ws, block, p, half, 0..wide, rows, n, sums);
-        columns::<Scalar>(xq, ws, block, p, half, wide..n, rows, n, sums);
-        p += block;
+    let full = half - half % BLOCK;
+    for p in (0..full).step_by(BLOCK) {
+        pairs_into::<L, BLOCK>(xq, pairs, p, n, half, sums);
+    }
+    for p in full..half {
+        pairs_into::<L, 1>(xq, pairs, p, n, half, sums);
     }
 }
 
-/// The columns `cols` (a multiple of `L::COLUMNS` long) of the pairs `p..p + block`.
+/// The pairs `p..p + B` into every column and row.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn columns<L: Lanes>(
+fn pairs_into<L: Lanes, const B: usize>(
     xq: &[u32],
-    ws: [&[i8]; BLOCK],
-    block: usize,
+    pairs: &[i8],
+    p: usize,
+    n: usize,
+    half: usize,
+    sums: &mut [i32],
+) {
+    let ws: [&[i8]; B] = std::array::from_fn(|b| &pairs[(p + b) * 2 * n..][..2 * n]);
+    let wide = n - n % L::COLUMNS;
+    columns::<L, B>(xq, ws, p, half, 0..wide, sums);
+    columns::<Scalar, B>(xq, ws, p, half, wide..n, sums);
+}
+
+/// The columns `cols` (a multiple of `L::COLUMNS` long) of the pairs `p..p + B`, each
+/// block of weights widened once for all the rows.
+#[inline(always)]
+fn columns<L: Lanes, const B: usize>(
+    xq: &[u32],
+    ws: [&[i8]; B],
     p: usize,
     half: usize,
     cols: std::ops::Range<usize>,
-    rows: usize,
-    n: usize,
     sums: &mut [i32],
 ) {
+    let n = ws[0].len() / 2;
     for j in cols.step_by(L::COLUMNS) {
-        let wv: [L::Weights; BLOCK] =
+        let wv: [L::Weights; B] =
             std::array::from_fn(|b| L::weights(&ws[b][2 * j..2 * (j + L::COLUMNS)]));
-        for r in 0..rows {
-            let a = &xq[r * half + p..r * half + p + block];
-            let out = &mut sums[r * n + j..r * n + j + L::COLUMNS];
+        for (a, row) in xq.chunks_exact(half).zip(sums.chunks_exact_mut(n)) {
+            let a: &[u32; B] = a[p..p + B].try_into().unwrap();
+            let out = &mut row[j..j + L::COLUMNS];
             let mut v = L::load(out);
-            for b in 0..block {
+            for b in 0..B {
                 v = L::madd(v, wv[b], a[b]);
             }
             L::store(out, v);

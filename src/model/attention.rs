@@ -1,11 +1,10 @@
 //! The tutorial's `Attn`: Luong's global attention with the dot, general and concat scores.
 
 use burn::module::Param;
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{softmax, tanh};
 
-use super::linear::linear;
+use super::linear::{Linear, linear};
 use crate::config::AttnMethod;
 
 /// Reproduces the tutorial's `Attn`. The method is carried by which parameters exist, as
@@ -26,11 +25,11 @@ impl Attn {
                 v: None,
             },
             AttnMethod::General => Self {
-                attn: Some(LinearConfig::new(hidden, hidden).init(device)),
+                attn: Some(Linear::new(hidden, hidden, device)),
                 v: None,
             },
             AttnMethod::Concat => Self {
-                attn: Some(LinearConfig::new(2 * hidden, hidden).init(device)),
+                attn: Some(Linear::new(2 * hidden, hidden, device)),
                 v: Some(Param::from_tensor(Tensor::zeros([hidden], device))),
             },
         }

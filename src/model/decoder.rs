@@ -1,12 +1,12 @@
 //! The tutorial's `LuongAttnDecoderRNN`: one decoding step with attention.
 
-use burn::nn::{Dropout, DropoutConfig, Embedding, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Embedding};
 use burn::prelude::*;
 use burn::tensor::activation::{softmax, tanh};
 
 use super::attention::Attn;
 use super::gru::{Gru, step_masks};
-use super::linear::linear;
+use super::linear::{Linear, linear};
 use crate::config::AttnMethod;
 
 /// Reproduces the tutorial's `LuongAttnDecoderRNN`; the embedding is the shared one,
@@ -37,8 +37,8 @@ impl LuongAttnDecoderRNN {
             embedding_dropout: DropoutConfig::new(dropout).init(),
             gru: Gru::new(hidden, hidden, n_layers, false, dropout, device),
             attn: Attn::new(method, hidden, device),
-            concat: LinearConfig::new(2 * hidden, hidden).init(device),
-            out: LinearConfig::new(hidden, num_words).init(device),
+            concat: Linear::new(2 * hidden, hidden, device),
+            out: Linear::new(hidden, num_words, device),
         }
     }
 

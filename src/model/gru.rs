@@ -1,10 +1,10 @@
 //! `nn.GRU` with PyTorch's equations, gate order and packed-sequence semantics.
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
-use super::linear::linear;
+use super::linear::{Linear, linear};
 
 /// One direction of one layer: PyTorch's `weight_ih_l{k}`, `bias_ih_l{k}`, `weight_hh_l{k}`,
 /// `bias_hh_l{k}` (with `_reverse` for the backward direction). Each `Linear` holds all
@@ -20,8 +20,8 @@ pub struct GruCell {
 impl GruCell {
     pub(crate) fn new(input: usize, hidden: usize, device: &Device) -> Self {
         Self {
-            ih: LinearConfig::new(input, 3 * hidden).init(device),
-            hh: LinearConfig::new(hidden, 3 * hidden).init(device),
+            ih: Linear::new(input, 3 * hidden, device),
+            hh: Linear::new(hidden, 3 * hidden, device),
         }
     }
 

@@ -1,18 +1,48 @@
-//! `nn.Linear` for inference: every product of the model (`weight_ih`, `weight_hh`,
-//! `concat`, `out`, `attn`) goes through [`linear`].
+//! `nn.Linear`: every product of the model (`weight_ih`, `weight_hh`, `concat`, `out`,
+//! `attn`) goes through [`linear`].
 //!
 //! Without gradients it runs [`kernel::linear`], which reads each weight once (Burn's
 //! general product packs the matrix first, the larger part of a decoding step's time) and
-//! reads f16 weights as they are ([`half_weights`]). Tensors that record gradients take
-//! Burn's `Linear::forward`, so training is unchanged.
+//! reads f16 weights as they are ([`half_weights`]), or multiplies by an int8 bundle's int8
+//! matrices in integers ([`Linear::int8`]). Tensors that record gradients take Burn's
+//! product, so training is unchanged.
+
+use std::sync::Arc;
 
 use burn::module::{ModuleMapper, Param};
-use burn::nn::Linear;
+use burn::nn::LinearConfig;
 use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::backend;
-use crate::kernel;
+use crate::kernel::{self, Int8Matrix, Weights};
+
+/// Burn's `Linear` (the same fields, so bundles and checkpoints load into it alike), with the
+/// int8 matrix inference multiplies by when the bundle stores one.
+#[derive(Module, Debug)]
+pub struct Linear {
+    /// `[in, out]`: PyTorch's `weight` transposed.
+    pub weight: Param<Tensor<2>>,
+    /// `[out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// An int8 bundle's matrix as stored, which inference reads instead of `weight` (a
+    /// quarter of f32's bytes; `weight` is `q × scale` rounded to f16). Set only by
+    /// [`crate::Bundle`]'s loading: an updated `weight` would leave it stale.
+    #[module(skip)]
+    pub int8: Option<Arc<Int8Matrix>>,
+}
+
+impl Linear {
+    /// `nn.Linear(input, output)`, initialised as Burn's `LinearConfig` does.
+    pub fn new(input: usize, output: usize, device: &Device) -> Self {
+        let burn::nn::Linear { weight, bias } = LinearConfig::new(input, output).init(device);
+        Self {
+            weight,
+            bias,
+            int8: None,
+        }
+    }
+}
 
 /// `layer.forward(x)`: `x` [..., in] to [..., out].
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
@@ -38,8 +68,12 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
 /// the backend does not hold as one block of f32/f16 weights and f32 bias), which Burn's
 /// product takes, f16 weights widened.
 fn kernel_linear<const D: usize>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor<D>> {
+    let input = backend::primitive(x)?;
     let weight = backend::primitive(&layer.weight.val())?;
-    let w = backend::values(&weight)?;
+    let w = match &layer.int8 {
+        Some(int8) => Weights::I8(int8),
+        None => backend::values(&weight)?,
+    };
     let bias = match &layer.bias {
         Some(b) => Some(backend::primitive(&b.val())?),
         None => None,
@@ -48,7 +82,6 @@ fn kernel_linear<const D: usize>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor
         Some(bias) => Some(backend::f32_values(bias)?),
         None => None,
     };
-    let input = backend::primitive(x)?;
     // A view the backend does not hold contiguously (none in this model) is copied.
     let copied;
     let x_values = match backend::f32_values(&input) {

@@ -8,11 +8,11 @@
 // --options: the search options every reply gets, as the page sends them, e.g.
 // '{"search":"beam","beamWidth":10,"noRepeatNgram":2,"antiLm":1.2,"mmi":1,"minLength":2}' (the page's
 // default; without --options: none, greedy).
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { launch, serveDist } from "./browser.mjs";
+import { dist, launch, serveDist } from "./browser.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +37,8 @@ const median = (xs) => {
 };
 
 const server = await serveDist(values.dist);
+// A dist without weights/backward/ (a tutorial-size bundle copied in) loads no backward model.
+const backward = existsSync(join(values.dist ?? dist, "weights", "backward", "config.json")) ? "weights/backward/" : undefined;
 const browser = await launch();
 try {
   console.log(`${await browser.version()}, ${prompts.length} prompts`);
@@ -76,10 +78,10 @@ try {
   const page = await context.newPage();
   await page.goto(server.url);
   const result = await page.evaluate(
-    async ({ prompts, rounds, soakReplies, options }) => {
+    async ({ prompts, rounds, soakReplies, options, backward }) => {
       const worker = new Worker("worker.js", { type: "module" });
       // The bundle and its backward model, as the page loads them.
-      worker.postMessage({ type: "load", src: "weights/", backward: "weights/backward/" });
+      worker.postMessage({ type: "load", src: "weights/", backward });
       const next = (type) =>
         new Promise((resolve, reject) => {
           worker.onmessage = ({ data }) => {
@@ -109,7 +111,7 @@ try {
       worker.terminate();
       return { timings, trips, latency, soak };
     },
-    { prompts, rounds, soakReplies, options },
+    { prompts, rounds, soakReplies, options, backward },
   );
   const t = result.timings;
   console.log(
