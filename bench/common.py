@@ -46,3 +46,23 @@ def read_safetensors(path):
             array = (array.astype(np.float32) * scale[:, None]).astype(np.float16)
         out[name] = array.astype(np.float32)
     return out
+
+
+def read_int8_matrices(path):
+    """An int8 bundle's matrices as stored: {name: (q [out, in] int8, scale [out] float32)},
+    as torch tensors."""
+    import torch
+
+    data = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    def tensor(name):
+        meta = header[name]
+        start, end = meta["data_offsets"]
+        dtype = {"F32": np.float32, "I8": np.int8}[meta["dtype"]]
+        array = np.frombuffer(data[8 + n + start : 8 + n + end], dtype=dtype)
+        return torch.from_numpy(array.reshape(meta["shape"]).copy())
+    return {name: (tensor(name), tensor(name + "_scale"))
+            for name, meta in header.items()
+            if name != "__metadata__" and meta["dtype"] == "I8"}
+

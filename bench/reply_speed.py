@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from common import ROOT, burnchat_tokens, read_prompts, read_safetensors
+from common import ROOT, burnchat_tokens, read_int8_matrices, read_prompts, read_safetensors
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 from make_fixtures import (  # noqa: E402
@@ -145,9 +145,11 @@ def to_f16(bundle, burnchat, *modules):
     return converted
 
 
-def bundled_model(directory=ROOT / "weights"):
+def bundled_model(directory=ROOT / "weights", int8_products=False):
     """weights/ (or another bundle directory, such as weights/backward/) in PyTorch: the
-    bundle's names and layouts are the tutorial's."""
+    bundle's names and layouts are the tutorial's. An int8 bundle's weights are its matrices
+    dequantised (as fast as float weights); with `int8_products` the products are burnchat's
+    integer ones instead (bench/int8.py, slow), for references of its replies and scores."""
     config = json.loads((directory / "config.json").read_text())
     index2word = json.loads((directory / "voc.json").read_text())["index2word"]
     voc = Voc("bundled")
@@ -163,6 +165,9 @@ def bundled_model(directory=ROOT / "weights"):
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         state["embedding.weight"] = tensors["embedding.weight"]
         module.load_state_dict(state)
+    if int8_products and config["dtype"] == "int8":
+        import int8
+        int8.emulate(encoder, decoder, read_int8_matrices(directory / "model.safetensors"))
     return voc, embedding, encoder, decoder, directory
 
 

@@ -22,7 +22,7 @@ from reply_speed import bundled_model  # noqa: E402
 
 def main():
     torch.set_num_threads(1)
-    voc, _, encoder, decoder, _ = bundled_model()
+    voc, _, encoder, decoder, _ = bundled_model(int8_products=True)
     encoder.eval()
     decoder.eval()
     searcher = GreedySearchDecoder(encoder, decoder, decoder.n_layers)
