@@ -15,11 +15,17 @@ def read_prompts(name):
     return [line.strip() for line in (ROOT / "bench" / name).read_text().splitlines() if line.strip()]
 
 
-def burnchat_tokens(burnchat, bundle, prompts):
-    """The greedy tokens of each reply, from `burnchat reply --json`."""
+def burnchat_replies(burnchat, bundle, prompts):
+    """Each reply as `burnchat reply --json` gives it (greedy: tokens, and scores, each
+    token's probability)."""
     out = subprocess.run([burnchat, "reply", "--json", "--weights", bundle, *prompts],
                          check=True, capture_output=True, text=True).stdout
-    return [json.loads(line)["tokens"] for line in out.splitlines()]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def burnchat_tokens(burnchat, bundle, prompts):
+    """The greedy tokens of each reply, from `burnchat reply --json`."""
+    return [reply["tokens"] for reply in burnchat_replies(burnchat, bundle, prompts)]
 
 
 def read_safetensors(path):

@@ -6,7 +6,9 @@ Run by hand from the repository root (never in CI), burnchat built in release mo
 
 Every bundle answers the messages of bench/quality_prompts.txt (500 messages from the
 validation conversations of the Chit-Chat corpus, every word in the bundled vocabulary) with
-`burnchat reply --json`; a reply counts as identical when its greedy tokens are.
+`burnchat reply --json`; a reply counts as identical when its greedy tokens are. The mean
+absolute score difference is over the tokens of the identical replies (a token's score is
+its probability).
 """
 
 import argparse
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, burnchat_tokens, read_prompts, read_safetensors
+from common import ROOT, burnchat_replies, read_prompts, read_safetensors
 
 PROMPTS = read_prompts("quality_prompts.txt")
 
@@ -68,18 +70,22 @@ def main():
     if args.int8:
         int8, int8_bytes = int8_round_trip(args.reference, Path(tmp.name) / "int8-round-trip")
         args.candidates.append(str(int8))
-    reference = burnchat_tokens(args.burnchat, args.reference, PROMPTS)
+    reference = burnchat_replies(args.burnchat, args.reference, PROMPTS)
     print(f"{len(PROMPTS)} prompts; reference {args.reference}")
-    print("| bundle | dtype | model.safetensors bytes | identical replies |")
-    print("|---|---|---|---|")
+    print("| bundle | dtype | model.safetensors bytes | identical replies | mean abs. score difference |")
+    print("|---|---|---|---|---|")
     for bundle in [args.reference, *args.candidates]:
         dtype = json.loads((Path(bundle) / "config.json").read_text()).get("dtype", "f32")
         size = f"{(Path(bundle) / 'model.safetensors').stat().st_size:,}"
         label = bundle
         if int8 is not None and Path(bundle) == int8:
             label, dtype, size = "the reference", "int8 per row, round trip", f"{int8_bytes:,} (as int8)"
-        same = sum(a == b for a, b in zip(reference, burnchat_tokens(args.burnchat, bundle, PROMPTS)))
-        print(f"| {label} | {dtype} | {size} | {same}/{len(PROMPTS)} ({100 * same / len(PROMPTS):.1f}%) |")
+        replies = burnchat_replies(args.burnchat, bundle, PROMPTS)
+        same = [(a, b) for a, b in zip(reference, replies) if a["tokens"] == b["tokens"]]
+        # Over the tokens of the identical replies: each token's probability, as scored.
+        gaps = [abs(x - y) for a, b in same for x, y in zip(a["scores"], b["scores"])]
+        print(f"| {label} | {dtype} | {size} | {len(same)}/{len(PROMPTS)} ({100 * len(same) / len(PROMPTS):.1f}%) "
+              f"| {sum(gaps) / max(len(gaps), 1):.2e} |")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ in release mode (`cargo build --release`, add `--features flex` for the flex bac
 Two sizes: the tutorial's (hidden 500, 2+2 layers, dot attention, 7,836 words; random
 weights, written as a tutorial checkpoint and imported with `burnchat import`) and the bundled
 model (weights/, read by this script straight from the safetensors file). `tutorial-f16` is
-the tutorial's model converted to an f16 bundle (`burnchat convert`), as burnchat ships its
-weights; PyTorch then runs the same model, its weights rounded to f16 and computed in f32. PyTorch's side is
+the tutorial's model converted to an f16 bundle (`burnchat convert`); PyTorch then runs the
+same model, its weights rounded to f16 and computed in f32. `tutorial-int8` is the same
+converted to int8, as burnchat ships its weights: PyTorch runs its matrices dequantised
+(burnchat multiplies in integers, bench/int8.py, so a token may differ). PyTorch's side is
 the tutorial's `evaluate`: normalise, index, encoder, `GreedySearchDecoder` for MAX_LENGTH
 steps, words. burnchat stops at EOS, so the table gives milliseconds per token as well; with
 random weights EOS is rare and both run 10 steps.
@@ -145,6 +147,15 @@ def to_f16(bundle, burnchat, *modules):
     return converted
 
 
+def to_int8(bundle, burnchat):
+    """`bundle` converted to int8 by burnchat (`bundled_model` then reads it into PyTorch,
+    its matrices dequantised)."""
+    converted = bundle.parent / (bundle.name + "-int8")
+    subprocess.run([burnchat, "convert", bundle, "--out", converted, "--dtype", "int8"],
+                   check=True, capture_output=True)
+    return converted
+
+
 def bundled_model(directory=ROOT / "weights", int8_products=False):
     """weights/ (or another bundle directory, such as weights/backward/) in PyTorch: the
     bundle's names and layouts are the tutorial's. An int8 bundle's weights are its matrices
@@ -189,7 +200,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--burnchat", action="append",
                         help="a burnchat binary; repeat to compare builds (default target/release/burnchat)")
-    parser.add_argument("--sizes", default="tutorial,tutorial-f16,bundled")
+    parser.add_argument("--sizes", default="tutorial,tutorial-f16,tutorial-int8,bundled")
     parser.add_argument("--repeat", type=int, default=1,
                         help="time every runtime this many times, taking turns; report medians")
     parser.add_argument("--workdir", help="keep the tutorial checkpoint and bundle here (default: a temporary folder)")
@@ -203,11 +214,14 @@ def main():
             tmp = args.workdir
             Path(tmp).mkdir(parents=True, exist_ok=True)
         for size in args.sizes.split(","):
-            if size in ("tutorial", "tutorial-f16"):
+            if size in ("tutorial", "tutorial-f16", "tutorial-int8"):
                 voc, embedding, encoder, decoder, bundle = tutorial_model(Path(tmp), binaries[0])
                 dec_layers = 2
                 if size == "tutorial-f16":
                     bundle = to_f16(bundle, binaries[0], embedding, encoder, decoder)
+                if size == "tutorial-int8":
+                    bundle = to_int8(bundle, binaries[0])
+                    voc, embedding, encoder, decoder, _ = bundled_model(bundle)
             else:
                 voc, embedding, encoder, decoder, bundle = bundled_model()
                 dec_layers = decoder.n_layers
@@ -234,7 +248,10 @@ def main():
                     )
                     report = json.loads(bench.stdout)
                     latency = report["latency"]
-                    turns.setdefault("burnchat " + report["backend"], []).append(
+                    name = "burnchat " + report["backend"]
+                    if len(binaries) > 1:
+                        name += f" ({binary})"
+                    turns.setdefault(name, []).append(
                         dict(latency, steps=latency["mean_tokens"]))
             results = {name: {key: statistics.median(t[key] for t in runs) for key in runs[0]}
                        for name, runs in turns.items()}
