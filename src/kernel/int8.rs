@@ -127,12 +127,16 @@ trait Lanes {
     const COLUMNS: usize;
     type Sums: Copy;
     type Weights: Copy;
+    /// Two activations as [`madd`](Self::madd) reads them.
+    type Pair: Copy;
     /// `2 × COLUMNS` int8 weights, `COLUMNS` columns of one pair, widened.
     fn weights(pairs: &[i8]) -> Self::Weights;
     fn load(sums: &[i32]) -> Self::Sums;
     fn store(sums: &mut [i32], v: Self::Sums);
-    /// `v[c] + w[c].0 a.0 + w[c].1 a.1` for each column `c`; `a` two i16 in a u32.
-    fn madd(v: Self::Sums, w: Self::Weights, a: u32) -> Self::Sums;
+    /// Two i16 activations in a u32, low half first, made ready for every column.
+    fn pair(a: u32) -> Self::Pair;
+    /// `v[c] + w[c].0 a.0 + w[c].1 a.1` for each column `c`.
+    fn madd(v: Self::Sums, w: Self::Weights, a: Self::Pair) -> Self::Sums;
 }
 
 /// One column at a time: the tail of every path, and the whole product elsewhere.
@@ -142,6 +146,7 @@ impl Lanes for Scalar {
     const COLUMNS: usize = 1;
     type Sums = i32;
     type Weights = (i32, i32);
+    type Pair = (i32, i32);
 
     #[inline(always)]
     fn weights(pairs: &[i8]) -> (i32, i32) {
@@ -159,9 +164,13 @@ impl Lanes for Scalar {
     }
 
     #[inline(always)]
-    fn madd(v: i32, w: (i32, i32), a: u32) -> i32 {
-        let (a0, a1) = (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32);
-        v + w.0 * a0 + w.1 * a1
+    fn pair(a: u32) -> (i32, i32) {
+        (a as u16 as i16 as i32, (a >> 16) as u16 as i16 as i32)
+    }
+
+    #[inline(always)]
+    fn madd(v: i32, w: (i32, i32), a: (i32, i32)) -> i32 {
+        v + w.0 * a.0 + w.1 * a.1
     }
 }
 
@@ -207,17 +216,29 @@ fn columns<L: Lanes, const B: usize>(
     sums: &mut [i32],
 ) {
     let n = ws[0].len() / 2;
+    let widen = |j: usize| -> [L::Weights; B] {
+        std::array::from_fn(|b| L::weights(&ws[b][2 * j..2 * (j + L::COLUMNS)]))
+    };
+    let madd = |out: &mut [i32], wv: [L::Weights; B], av: [L::Pair; B]| {
+        let mut v = L::load(out);
+        for b in 0..B {
+            v = L::madd(v, wv[b], av[b]);
+        }
+        L::store(out, v);
+    };
+    if sums.len() == n {
+        // One row (greedy search): its activations made ready once for all the columns.
+        let av: [L::Pair; B] = std::array::from_fn(|b| L::pair(xq[p + b]));
+        for j in cols.step_by(L::COLUMNS) {
+            madd(&mut sums[j..j + L::COLUMNS], widen(j), av);
+        }
+        return;
+    }
     for j in cols.step_by(L::COLUMNS) {
-        let wv: [L::Weights; B] =
-            std::array::from_fn(|b| L::weights(&ws[b][2 * j..2 * (j + L::COLUMNS)]));
+        let wv = widen(j);
         for (a, row) in xq.chunks_exact(half).zip(sums.chunks_exact_mut(n)) {
-            let a: &[u32; B] = a[p..p + B].try_into().unwrap();
-            let out = &mut row[j..j + L::COLUMNS];
-            let mut v = L::load(out);
-            for b in 0..B {
-                v = L::madd(v, wv[b], a[b]);
-            }
-            L::store(out, v);
+            let av: [L::Pair; B] = std::array::from_fn(|b| L::pair(a[p + b]));
+            madd(&mut row[j..j + L::COLUMNS], wv, av);
         }
     }
 }
@@ -235,6 +256,7 @@ mod x86 {
         const COLUMNS: usize = 8;
         type Sums = __m256i;
         type Weights = __m256i;
+        type Pair = __m256i;
 
         #[inline(always)]
         fn weights(pairs: &[i8]) -> __m256i {
@@ -258,9 +280,15 @@ mod x86 {
         }
 
         #[inline(always)]
-        fn madd(v: __m256i, w: __m256i, a: u32) -> __m256i {
+        fn pair(a: u32) -> __m256i {
             // SAFETY: AVX2 is enabled where this inlines.
-            unsafe { _mm256_add_epi32(v, _mm256_madd_epi16(w, _mm256_set1_epi32(a as i32))) }
+            unsafe { _mm256_set1_epi32(a as i32) }
+        }
+
+        #[inline(always)]
+        fn madd(v: __m256i, w: __m256i, a: __m256i) -> __m256i {
+            // SAFETY: AVX2 is enabled where this inlines.
+            unsafe { _mm256_add_epi32(v, _mm256_madd_epi16(w, a)) }
         }
     }
 
@@ -288,6 +316,7 @@ mod wasm {
         const COLUMNS: usize = 4;
         type Sums = v128;
         type Weights = v128;
+        type Pair = v128;
 
         #[inline(always)]
         fn weights(pairs: &[i8]) -> v128 {
@@ -311,8 +340,13 @@ mod wasm {
         }
 
         #[inline(always)]
-        fn madd(v: v128, w: v128, a: u32) -> v128 {
-            i32x4_add(v, i32x4_dot_i16x8(w, u32x4_splat(a)))
+        fn pair(a: u32) -> v128 {
+            u32x4_splat(a)
+        }
+
+        #[inline(always)]
+        fn madd(v: v128, w: v128, a: v128) -> v128 {
+            i32x4_add(v, i32x4_dot_i16x8(w, a))
         }
     }
 }
@@ -406,20 +440,23 @@ mod tests {
 
     #[test]
     fn every_path_gives_the_same_bits() {
-        // The vector paths against plain Rust's, on sums that are exact integers.
-        let (rows, half, n) = (3, 11, 37);
-        let xq: Vec<u32> = values(rows * half * 2, 7)
-            .chunks(2)
-            .map(|a| {
-                let [lo, hi] = [a[0], a[1]].map(|v| (v * 32767.0) as i16 as u16 as u32);
-                lo | hi << 16
-            })
-            .collect();
-        let (pairs, _) = matrix(half * 2, n, 8);
-        let mut scalar = vec![0i32; rows * n];
-        by_blocks::<Scalar>(&xq, &pairs, n, half, &mut scalar);
-        let mut fastest = vec![0i32; rows * n];
-        accumulate(&xq, &pairs, n, half, &mut fastest);
-        assert_eq!(scalar, fastest);
+        // The vector paths against plain Rust's, on sums that are exact integers; one row
+        // (greedy search's own loop) and several.
+        for rows in [1, 3] {
+            let (half, n) = (11, 37);
+            let xq: Vec<u32> = values(rows * half * 2, 7)
+                .chunks(2)
+                .map(|a| {
+                    let [lo, hi] = [a[0], a[1]].map(|v| (v * 32767.0) as i16 as u16 as u32);
+                    lo | hi << 16
+                })
+                .collect();
+            let (pairs, _) = matrix(half * 2, n, 8);
+            let mut scalar = vec![0i32; rows * n];
+            by_blocks::<Scalar>(&xq, &pairs, n, half, &mut scalar);
+            let mut fastest = vec![0i32; rows * n];
+            accumulate(&xq, &pairs, n, half, &mut fastest);
+            assert_eq!(scalar, fastest, "{rows} row(s)");
+        }
     }
 }
