@@ -234,10 +234,13 @@ fn columns<L: Lanes, const B: usize>(
         }
         return;
     }
+    let avs: Vec<[L::Pair; B]> = xq
+        .chunks_exact(half)
+        .map(|a| std::array::from_fn(|b| L::pair(a[p + b])))
+        .collect();
     for j in cols.step_by(L::COLUMNS) {
         let wv = widen(j);
-        for (a, row) in xq.chunks_exact(half).zip(sums.chunks_exact_mut(n)) {
-            let av: [L::Pair; B] = std::array::from_fn(|b| L::pair(a[p + b]));
+        for (&av, row) in avs.iter().zip(sums.chunks_exact_mut(n)) {
             madd(&mut row[j..j + L::COLUMNS], wv, av);
         }
     }
