@@ -11,7 +11,7 @@ use burn::tensor::DType;
 use burn_store::BurnToPyTorchAdapter;
 use burn_store::burn_pack::Tensor as PackTensor;
 use burn_store::{
-    FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore,
+    FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleContext, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, SafetensorsStore,
 };
 
@@ -119,7 +119,8 @@ fn remapper(patterns: &[(&str, &str)]) -> KeyRemapper {
 }
 
 /// Builds the model from tensors named as in a bundle, after checking every name, shape and
-/// element type against the configuration. Float tensors of any width load as f32.
+/// element type against the configuration. Float tensors of any width load as f32 (on flex,
+/// an int8 bundle's float copies of its matrices as the f16 they are stored as).
 pub fn model_from_tensors(
     config: &ModelConfig,
     tensors: Vec<PackTensor>,
@@ -129,7 +130,10 @@ pub fn model_from_tensors(
     let expected = tensor_shapes(config).len();
     let (tensors, _) = to_module_paths().remap(tensors);
     let mut model = Seq2Seq::new(config, device);
-    let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+    // An int8 bundle's float matrices stay f16 where the backend holds f16: replies multiply
+    // by the int8 ones, and the model never holds an f32 copy.
+    let keep_matrices = config.dtype == WeightDtype::Int8 && cfg!(feature = "flex");
+    let adapter = PyTorchToBurnAdapter.chain(ToF32 { keep_matrices });
     let result = model.apply(tensors, None, Some(Box::new(adapter)), false);
     if let Some(error) = result.errors.first() {
         return Err(Error::bundle(MODEL_FILE, error));
@@ -145,6 +149,28 @@ pub fn model_from_tensors(
         ));
     }
     Ok(model)
+}
+
+/// Casts every float tensor to f32, but with `keep_matrices` the `Linear` weight matrices.
+#[derive(Clone)]
+struct ToF32 {
+    keep_matrices: bool,
+}
+
+impl ModuleAdapter for ToF32 {
+    fn adapt(&self, tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
+        if self.keep_matrices
+            && tensor.shape.len() == 2
+            && ctx.module_type() == Some("Struct:Linear")
+        {
+            return tensor;
+        }
+        FloatCastAdapter::to(DType::F32).adapt(tensor, ctx)
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
 }
 
 /// Refuses tensors that do not match [`tensor_shapes`]; `dtype`, when given, is the one

@@ -90,7 +90,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 fn print_table(r: &Report) {
     let l = &r.latency;
     println!(
-        "{} backend, {} thread(s); {} (hidden {}, {} words, weights held as {:?})",
+        "{} backend, {} thread(s); {} (hidden {}, {} words, weights read as {:?})",
         r.backend, r.threads, r.weights, r.hidden_size, r.num_words, r.held_as
     );
     println!(
