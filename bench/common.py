@@ -30,8 +30,9 @@ def burnchat_tokens(burnchat, bundle, prompts):
 
 def read_safetensors(path):
     """A safetensors file as {name: float32 numpy array}, header order kept. An int8 bundle's
-    matrices come back as burnchat loads them (src/quant.rs): q × scale[row] in float32,
-    rounded to float16; their `_scale` tensors are consumed."""
+    matrices come back as the float copies burnchat holds (src/quant.rs): q × scale[row] in
+    float32, rounded to float16; their `_scale` tensors are consumed. (burnchat's replies
+    multiply by the int8 values in integers instead: bench/int8.py.)"""
     data = Path(path).read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + n])

@@ -1,7 +1,7 @@
 //! The bundled model natively against PyTorch: tests/golden/make_golden.py ran the tutorial's
 //! model code on weights/ for tests/golden/inputs.txt (tests/golden/replies.json), and the
 //! library must give the same replies. tests/web.rs checks the wasm module against the same file.
-//! The bundle is int8: PyTorch holds its dequantised weights (bench/common.py), as Rust does.
+//! The bundle is int8: PyTorch computes its products in integers as Rust does (bench/int8.py).
 #![cfg(feature = "native")]
 
 use std::path::Path;
