@@ -28,8 +28,8 @@ def int8_linear(x, q, scale, bias):
     largest = rows.abs().amax(dim=1, keepdim=True)  # [rows, 1]
     sx = largest / top
     inverse = torch.where(largest > 0, top / largest, torch.zeros_like(largest))
-    scaled = rows * inverse
-    xq = torch.sign(scaled) * torch.floor(scaled.abs() + 0.5)  # Rust's round()
+    scaled = (rows * inverse).double()  # the f32 product, then exact arithmetic
+    xq = torch.sign(scaled) * torch.floor(scaled.abs() + 0.5)  # half away from zero
     sums = (xq.double() @ q.double().t()).float()  # exact, then rounded as `as f32`
     y = sums * (sx * scale.float()[None, :])
     if bias is not None:

@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod chatbot;
 pub mod config;
 pub mod error;
+pub mod fastmath;
 #[cfg(feature = "native")]
 pub mod import;
 pub mod kernel;

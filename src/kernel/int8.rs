@@ -72,6 +72,15 @@ fn activation_max(k: usize) -> i32 {
     (i32::MAX as usize / (128 * k)).min(i16::MAX as usize) as i32
 }
 
+/// `v` rounded half away from zero, as `f32::round`, for `|v| < 2^23`: without SSE4.1 that
+/// is a call to `libm` per value, this is a truncation and two comparisons.
+#[inline(always)]
+fn round(v: f32) -> i32 {
+    let t = v as i32;
+    let fraction = v - t as f32; // exact: v and t differ by less than 1
+    t + (fraction >= 0.5) as i32 - (fraction <= -0.5) as i32
+}
+
 /// `y = x w + bias` for `w` an [`Int8Matrix`]: `x` `[rows, k]`, `y` `[rows, n]`.
 pub(super) fn linear(x: &[f32], w: &Int8Matrix, bias: Option<&[f32]>, y: &mut [f32]) {
     let (k, n) = (w.k, w.n);
@@ -91,7 +100,7 @@ pub(super) fn linear(x: &[f32], w: &Int8Matrix, bias: Option<&[f32]>, y: &mut [f
         *s = max / top as f32;
         let inverse = if max > 0.0 { top as f32 / max } else { 0.0 };
         for (i, &v) in xr.iter().enumerate() {
-            let q = (v * inverse).round() as i16 as u16 as u32;
+            let q = round(v * inverse) as i16 as u16 as u32;
             qr[i / 2] |= q << (16 * (i % 2));
         }
     }
@@ -423,6 +432,22 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn rounding_is_the_standard_librarys() {
+        let halves = (-70_000..70_000).map(|i| i as f32 * 0.5);
+        let near = [
+            0.49999997f32,
+            -0.49999997,
+            0.50000006,
+            2.4999998,
+            -32766.5,
+            32767.0,
+        ];
+        for v in halves.chain(near) {
+            assert_eq!(round(v), v.round() as i32, "{v}");
         }
     }
 

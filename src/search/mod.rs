@@ -431,12 +431,12 @@ fn host(data: TensorData) -> Vec<f32> {
         .unwrap_or_default()
 }
 
-/// `log(sum(exp(logits)))` of one row, summed in f64: a token's log-probability is its logit
-/// minus this (`log_softmax`), so a search ranks logits and subtracts it from the few it keeps.
+/// `log(sum(exp(logits)))` of one row: a token's log-probability is its logit minus this
+/// (`log_softmax`), so a search ranks logits and subtracts it from the few it keeps. Eight
+/// lanes at a time with a polynomial `exp` ([`crate::fastmath`]), where `libm`'s `expf`, one
+/// word at a time, was 5% of the page's default search.
 pub fn log_sum_exp(logits: &[f32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&x| (x - max).exp() as f64).sum();
-    max + sum.ln() as f32
+    crate::fastmath::log_sum_exp(logits)
 }
 
 /// The index of the largest value (the first one on ties), skipping `banned` (0 if every

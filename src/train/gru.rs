@@ -30,8 +30,8 @@ use burn::backend::{Backend, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
-use super::fastmath::{sigmoid, tanh};
 use super::flex_values as values;
+use crate::fastmath::{sigmoid, tanh};
 use crate::model::Gru;
 use crate::model::linear::linear;
 

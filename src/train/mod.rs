@@ -9,7 +9,6 @@
 pub mod batch;
 pub mod corpus;
 pub mod eval;
-pub mod fastmath;
 pub mod gru;
 pub mod nll;
 pub mod optim;

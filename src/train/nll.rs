@@ -17,8 +17,8 @@ use burn::backend::{Backend, Flex, backend_extension};
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::fastmath::{exp, log_sum_exp};
 use super::flex_values as values;
+use crate::fastmath::{exp, log_sum_exp};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait NllBackend: Backend {

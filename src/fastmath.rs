@@ -1,15 +1,21 @@
-//! `exp`, `sigmoid` and `tanh` for training's hot loops: branch-free, so that the compiler
-//! vectorises the loops that call them, where flex and `libm` compute one element at a time.
+//! `exp`, `sigmoid` and `tanh` for the hot loops of training and decoding: branch-free, so
+//! that the compiler vectorises the loops that call them, where flex and `libm` compute one
+//! element at a time.
 
 /// `e^x` as Cephes' `expf` computes it (a degree-5 polynomial after taking out powers of
 /// two), within 2 ulp, without branches or calls, so that loops over it vectorise; `libm`'s
 /// `expf` and `tanhf` are calls, one element at a time, and were half a GRU step's time.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.3, 88.7);
-    // k = round(x / ln 2), by the 1.5 * 2^23 trick (floor and round are calls without SSE4.1).
+    // `clamp`, but as two selects that vectorise (`f32::clamp` is compiled to a scalar
+    // branch for NaN, which passes through here as well).
+    let x = if x < -87.3 { -87.3 } else { x };
+    let x = if x > 88.7 { 88.7 } else { x };
+    // k = round(x / ln 2), by the 1.5 * 2^23 trick (floor and round are calls without SSE4.1):
+    // in `shifted`, k is the low bits of the mantissa.
     const SHIFT: f32 = 12_582_912.0;
-    let k = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let shifted = x * std::f32::consts::LOG2_E + SHIFT;
+    let k = shifted - SHIFT;
     // r = x - k ln 2, with ln 2 split in two for precision.
     let r = x - k * 0.693_359_4 + k * 2.121_944_4e-4;
     let p = 1.987_569_1e-4;
@@ -19,8 +25,10 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5e-1;
     let e_r = p * r * r + r + 1.0;
-    // 2^k, built in the exponent bits.
-    let two_k = f32::from_bits(((k as i32 + 127) as u32) << 23);
+    // 2^k, built in the exponent bits; k read from `shifted`'s bits, not converted (`as i32`
+    // saturates, which does not vectorise either).
+    let k_bits = (shifted.to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32);
+    let two_k = f32::from_bits((k_bits.wrapping_add(127) as u32) << 23);
     e_r * two_k
 }
 
