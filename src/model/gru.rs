@@ -4,7 +4,8 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 
-use super::linear::{Linear, linear};
+use super::linear::{Linear, linear, product, with_values};
+use crate::fastmath;
 
 /// One direction of one layer: PyTorch's `weight_ih_l{k}`, `bias_ih_l{k}`, `weight_hh_l{k}`,
 /// `bias_hh_l{k}` (with `_reverse` for the backward direction). Each `Linear` holds all
@@ -33,6 +34,9 @@ impl GruCell {
     /// h' = (1 - z) ⊙ n + z ⊙ h
     /// ```
     fn step(&self, gi: Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+        if let Some(next) = self.step_on_host(&gi, &h) {
+            return next;
+        }
         let [batch, three_hidden] = gi.dims();
         let hidden = three_hidden / 3;
         let gh = linear(&self.hh, h.clone()); // [batch, 3 * hidden]
@@ -44,6 +48,43 @@ impl GruCell {
         let n = tanh(gi.slice(s![.., 2 * hidden..]) + r * gh.slice(s![.., 2 * hidden..]));
         debug_assert_eq!(n.dims(), [batch, hidden]);
         n.clone() + z * (h - n)
+    }
+
+    /// [`step`](Self::step) for inference, in one pass over the values with the polynomial
+    /// `sigmoid` and `tanh` of [`crate::fastmath`], which vectorise: about a dozen Burn
+    /// operations fewer per step, each a pass and an allocation, and no `libm` call per
+    /// value. `None` for tensors that record gradients (training).
+    fn step_on_host(&self, gi: &Tensor<2>, h: &Tensor<2>) -> Option<Tensor<2>> {
+        let [batch, three_hidden] = gi.dims();
+        let hidden = three_hidden / 3;
+        let gh = with_values(h, |h| product(&self.hh, h))??; // [batch, 3 * hidden]
+        let next = with_values(gi, |gi| {
+            with_values(h, |h| {
+                let mut next = vec![0.0f32; batch * hidden]; // [batch, hidden]
+                let rows = gi
+                    .chunks_exact(three_hidden)
+                    .zip(gh.chunks_exact(three_hidden));
+                for ((gi, gh), (h, out)) in
+                    rows.zip(h.chunks_exact(hidden).zip(next.chunks_exact_mut(hidden)))
+                {
+                    let (gi_r, gi_z, gi_n) =
+                        (&gi[..hidden], &gi[hidden..2 * hidden], &gi[2 * hidden..]);
+                    let (gh_r, gh_z, gh_n) =
+                        (&gh[..hidden], &gh[hidden..2 * hidden], &gh[2 * hidden..]);
+                    for j in 0..hidden {
+                        let r = fastmath::sigmoid(gi_r[j] + gh_r[j]);
+                        let z = fastmath::sigmoid(gi_z[j] + gh_z[j]);
+                        let n = fastmath::tanh(gi_n[j] + r * gh_n[j]);
+                        out[j] = n + z * (h[j] - n);
+                    }
+                }
+                next
+            })
+        })??;
+        Some(Tensor::from_data(
+            TensorData::new(next, [batch, hidden]),
+            &gi.device(),
+        ))
     }
 
     /// Runs the cell over a whole sequence. `gi`: [seq, batch, 3 * hidden], the input

@@ -68,7 +68,16 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
 /// the backend does not hold as one block of f32/f16 weights and f32 bias), which Burn's
 /// product takes, f16 weights widened.
 fn kernel_linear<const D: usize>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor<D>> {
-    let input = backend::primitive(x)?;
+    let y = with_values(x, |input| product(layer, input))??; // [rows, out]
+    let mut dims = x.dims();
+    dims[D - 1] = layer.weight.dims()[1];
+    Some(Tensor::from_data(TensorData::new(y, dims), &x.device()))
+}
+
+/// `x` `[rows, in]` times `layer`'s weight, plus its bias, through [`kernel::linear`]:
+/// `[rows, out]`. `None` where the backend does not hold the weight as one block of f32/f16
+/// values and the bias as f32.
+pub(crate) fn product(layer: &Linear, x: &[f32]) -> Option<Vec<f32>> {
     let weight = backend::primitive(&layer.weight.val())?;
     let w = match &layer.int8 {
         Some(int8) => Weights::I8(int8),
@@ -82,21 +91,25 @@ fn kernel_linear<const D: usize>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor
         Some(bias) => Some(backend::f32_values(bias)?),
         None => None,
     };
-    // A view the backend does not hold contiguously (none in this model) is copied.
-    let copied;
-    let x_values = match backend::f32_values(&input) {
-        Some(values) => values,
-        None => {
-            copied = x.to_data().try_into_vec::<f32>().ok()?;
-            &copied
-        }
-    };
-    let [_, n] = layer.weight.dims();
-    let mut y = vec![0.0f32; x_values.len() / x.dims()[D - 1] * n]; // [rows, out]
-    kernel::linear(x_values, w, b, n, &mut y);
-    let mut dims = x.dims();
-    dims[D - 1] = n;
-    Some(Tensor::from_data(TensorData::new(y, dims), &x.device()))
+    let [k, n] = layer.weight.dims();
+    let mut y = vec![0.0f32; x.len() / k * n]; // [rows, out]
+    kernel::linear(x, w, b, n, &mut y);
+    Some(y)
+}
+
+/// `f` of a tensor's values, row-major, for computing on them outside Burn: borrowed where
+/// the backend holds them as one block of f32, else copied (a view it does not hold
+/// contiguously). `None` for a tensor that records gradients (training), which keeps to
+/// Burn's operations.
+pub(crate) fn with_values<const D: usize, R>(
+    x: &Tensor<D>,
+    f: impl FnOnce(&[f32]) -> R,
+) -> Option<R> {
+    let input = backend::primitive(x)?;
+    Some(match backend::f32_values(&input) {
+        Some(values) => f(values),
+        None => f(&x.to_data().try_into_vec::<f32>().ok()?),
+    })
 }
 
 /// Casts every `Linear` weight matrix of `module` to f16, for inference. A bundle stored as
