@@ -2,7 +2,7 @@
 and scores can be the reference of burnchat's.
 
 burnchat multiplies by an int8 matrix in integers: each input row is quantised to integers of
-at most `A` in magnitude (symmetric, `sx = max |x| / A`, rounded half away from zero), the
+at most `A` in magnitude (symmetric, `sx = max |x| / A`, rounded to nearest, ties to even), the
 sums `xq q` are exact, and an output is `bias + f32(Σ) × f32(sx × scale)`. Here every
 `nn.Linear` of the model and both matrices of every `nn.GRU` layer do the same, the sums in
 float64 (exact for these sizes); the GRU's gates then follow PyTorch's equations in float32.
@@ -28,8 +28,7 @@ def int8_linear(x, q, scale, bias):
     largest = rows.abs().amax(dim=1, keepdim=True)  # [rows, 1]
     sx = largest / top
     inverse = torch.where(largest > 0, top / largest, torch.zeros_like(largest))
-    scaled = (rows * inverse).double()  # the f32 product, then exact arithmetic
-    xq = torch.sign(scaled) * torch.floor(scaled.abs() + 0.5)  # half away from zero
+    xq = torch.round(rows * inverse).double()  # the f32 product, ties to even
     sums = (xq.double() @ q.double().t()).float()  # exact, then rounded as `as f32`
     y = sums * (sx * scale.float()[None, :])
     if bias is not None:

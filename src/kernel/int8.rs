@@ -1,6 +1,7 @@
 //! The product with an int8 bundle's matrices, in integers.
 //!
-//! Each input row is quantised to 16-bit integers as it arrives (symmetric, one scale per row:
+//! Each input row is quantised to 16-bit integers as it arrives (symmetric, one scale per row,
+//! rounded to nearest, ties to even:
 //! `x ≈ sx xq`, `sx = max |x| / A`), the sums `xq q` run in 32-bit integers, exactly, and each
 //! output is scaled once: `y[j] = bias[j] + (sx scale[j]) Σ xq q`. The weights stay int8 (a
 //! quarter of f32's bytes) and a multiply-add takes two weights of two input rows at once:
@@ -72,13 +73,14 @@ fn activation_max(k: usize) -> i32 {
     (i32::MAX as usize / (128 * k)).min(i16::MAX as usize) as i32
 }
 
-/// `v` rounded half away from zero, as `f32::round`, for `|v| < 2^23`: without SSE4.1 that
-/// is a call to `libm` per value, this is a truncation and two comparisons.
+/// `v` rounded to the nearest integer, ties to even (`f32::round_ties_even`), for
+/// `|v| < 2^22`: adding 1.5 × 2^23 leaves the integer in the low bits of the mantissa, read
+/// from there. A conversion (`as i32`, or `round`, a `libm` call without SSE4.1) would be
+/// scalar code per value; this vectorises.
 #[inline(always)]
 fn round(v: f32) -> i32 {
-    let t = v as i32;
-    let fraction = v - t as f32; // exact: v and t differ by less than 1
-    t + (fraction >= 0.5) as i32 - (fraction <= -0.5) as i32
+    const SHIFT: f32 = 12_582_912.0;
+    ((v + SHIFT).to_bits() as i32).wrapping_sub(SHIFT.to_bits() as i32)
 }
 
 /// `y = x w + bias` for `w` an [`Int8Matrix`]: `x` `[rows, k]`, `y` `[rows, n]`.
@@ -96,20 +98,31 @@ pub(super) fn linear(x: &[f32], w: &Int8Matrix, bias: Option<&[f32]>, y: &mut [f
         .zip(xq.chunks_exact_mut(half))
         .zip(&mut sx)
     {
-        let max = xr.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        // The largest magnitude, compared as bits (as integers they order as the floats do),
+        // which vectorises where `f32::max` does not; a NaN comes out and spreads to `y`.
+        let max = f32::from_bits(
+            xr.iter()
+                .map(|v| v.to_bits() & 0x7fff_ffff)
+                .max()
+                .unwrap_or(0),
+        );
         *s = max / top as f32;
         let inverse = if max > 0.0 { top as f32 / max } else { 0.0 };
-        for (i, &v) in xr.iter().enumerate() {
-            let q = round(v * inverse) as i16 as u16 as u32;
-            qr[i / 2] |= q << (16 * (i % 2));
+        for (pair, q) in xr.chunks(2).zip(qr.iter_mut()) {
+            let low = round(pair[0] * inverse) as i16 as u16 as u32;
+            let high = pair.get(1).map_or(0, |&v| round(v * inverse)) as i16 as u16 as u32;
+            *q = low | high << 16;
         }
     }
     let mut sums = vec![0i32; rows * n]; // [rows, n]
     accumulate(&xq, &w.pairs, n, half, &mut sums);
-    for (r, (yr, sr)) in y.chunks_exact_mut(n).zip(sums.chunks_exact(n)).enumerate() {
-        for (j, (y, &s)) in yr.iter_mut().zip(sr).enumerate() {
-            let b = bias.map_or(0.0, |b| b[j]);
-            *y = b + s as f32 * (sx[r] * w.scales[j]);
+    for ((yr, sr), &s) in y.chunks_exact_mut(n).zip(sums.chunks_exact(n)).zip(&sx) {
+        let scaled = yr.iter_mut().zip(sr).zip(&w.scales);
+        match bias {
+            Some(b) => scaled
+                .zip(b)
+                .for_each(|(((y, &sum), &c), &b)| *y = b + sum as f32 * (s * c)),
+            None => scaled.for_each(|((y, &sum), &c)| *y = sum as f32 * (s * c)),
         }
     }
 }
@@ -447,7 +460,7 @@ mod tests {
             32767.0,
         ];
         for v in halves.chain(near) {
-            assert_eq!(round(v), v.round() as i32, "{v}");
+            assert_eq!(round(v), v.round_ties_even() as i32, "{v}");
         }
     }
 
