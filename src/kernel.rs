@@ -269,7 +269,7 @@ mod tests {
     }
 
     /// Deterministic values in [-1, 1) without a random-number crate.
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    pub(super) fn values(len: usize, seed: u32) -> Vec<f32> {
         let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
         (0..len)
             .map(|_| {

@@ -379,19 +379,7 @@ mod wasm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic values in [-1, 1).
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernel::tests::values;
 
     /// A matrix of random int8 values (the full range, -128 included) and scales.
     fn matrix(k: usize, n: usize, seed: u32) -> (Vec<i8>, Vec<f32>) {
