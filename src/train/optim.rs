@@ -251,7 +251,7 @@ pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
                 let grad = flex(grad);
                 self.sum += flex_values(&grad)
                     .par_chunks(1 << 16)
-                    .map(|block| crate::fastmath::sum_of_squares(block))
+                    .map(crate::fastmath::sum_of_squares)
                     .sum::<f64>();
             }
         }
