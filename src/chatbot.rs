@@ -46,15 +46,10 @@ pub struct Reply {
 
 /// `bundle` as a chatbot holds it: an f16 bundle's weight matrices in f16 where that is
 /// faster ([`crate::backend::keeps_f16_weights`]). An int8 bundle's matrices are multiplied
-/// in int8 ([`crate::model::Linear::int8`]); their float copies, which replies do not read,
-/// are kept in f16 wherever the backend holds f16 (flex), for half the memory.
+/// in int8 ([`crate::model::Linear::int8`]); loading already keeps their float copies, which
+/// replies do not read, in f16 where the backend holds f16 (`bundle::model_from_tensors`).
 fn held(mut bundle: Bundle) -> Bundle {
-    let halve = match bundle.config.dtype {
-        WeightDtype::F16 => crate::backend::keeps_f16_weights(),
-        WeightDtype::Int8 => cfg!(feature = "flex"),
-        WeightDtype::F32 => false,
-    };
-    if halve {
+    if bundle.config.dtype == WeightDtype::F16 && crate::backend::keeps_f16_weights() {
         bundle.model = half_weights(bundle.model);
     }
     bundle
@@ -125,8 +120,10 @@ impl Chatbot {
     /// always).
     pub fn weights_held_as(&self) -> WeightDtype {
         let out = &self.bundle.model.decoder.out;
+        if out.int8.is_some() {
+            return WeightDtype::Int8;
+        }
         match out.weight.dtype() {
-            _ if out.int8.is_some() => WeightDtype::Int8,
             DType::F16 => WeightDtype::F16,
             _ => WeightDtype::F32,
         }

@@ -74,6 +74,9 @@ pub fn linear(x: &[f32], w: Weights, bias: Option<&[f32]>, n: usize, y: &mut [f3
         "output of {} values for [{rows}, {n}]",
         y.len()
     );
+    if let Some(b) = bias {
+        assert_eq!(b.len(), n, "bias of {} values, {n} columns", b.len());
+    }
     if let Weights::I8(w) = w {
         assert_eq!(
             w.dims()[1],
@@ -81,16 +84,10 @@ pub fn linear(x: &[f32], w: Weights, bias: Option<&[f32]>, n: usize, y: &mut [f3
             "int8 weights of {:?}, {n} columns",
             w.dims()
         );
-        if let Some(b) = bias {
-            assert_eq!(b.len(), n, "bias of {} values, {n} columns", b.len());
-        }
         return int8::linear(x, w, bias, y);
     }
     match bias {
-        Some(b) => {
-            assert_eq!(b.len(), n, "bias of {} values, {n} columns", b.len());
-            y.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(b));
-        }
+        Some(b) => y.chunks_exact_mut(n).for_each(|row| row.copy_from_slice(b)),
         None => y.fill(0.0),
     }
     #[cfg(target_arch = "x86_64")]

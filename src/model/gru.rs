@@ -57,29 +57,9 @@ impl GruCell {
     fn step_on_host(&self, gi: &Tensor<2>, h: &Tensor<2>) -> Option<Tensor<2>> {
         let [batch, three_hidden] = gi.dims();
         let hidden = three_hidden / 3;
-        let gh = with_values(h, |h| product(&self.hh, h))??; // [batch, 3 * hidden]
-        let next = with_values(gi, |gi| {
-            with_values(h, |h| {
-                let mut next = vec![0.0f32; batch * hidden]; // [batch, hidden]
-                let rows = gi
-                    .chunks_exact(three_hidden)
-                    .zip(gh.chunks_exact(three_hidden));
-                for ((gi, gh), (h, out)) in
-                    rows.zip(h.chunks_exact(hidden).zip(next.chunks_exact_mut(hidden)))
-                {
-                    let (gi_r, gi_z, gi_n) =
-                        (&gi[..hidden], &gi[hidden..2 * hidden], &gi[2 * hidden..]);
-                    let (gh_r, gh_z, gh_n) =
-                        (&gh[..hidden], &gh[hidden..2 * hidden], &gh[2 * hidden..]);
-                    for j in 0..hidden {
-                        let r = fastmath::sigmoid(gi_r[j] + gh_r[j]);
-                        let z = fastmath::sigmoid(gi_z[j] + gh_z[j]);
-                        let n = fastmath::tanh(gi_n[j] + r * gh_n[j]);
-                        out[j] = n + z * (h[j] - n);
-                    }
-                }
-                next
-            })
+        let next = with_values(h, |h| {
+            let gh = product(&self.hh, h)?; // [batch, 3 * hidden]
+            with_values(gi, |gi| gates(gi, &gh, h, hidden))
         })??;
         Some(Tensor::from_data(
             TensorData::new(next, [batch, hidden]),
@@ -246,6 +226,25 @@ impl Gru {
         }
         (x, Tensor::stack(h_n, 0))
     }
+}
+
+/// The new states of [`GruCell::step`] from `gi` and `gh` ([batch, 3 * hidden], gates r, z,
+/// n) and `h` ([batch, hidden]), in one pass: [batch, hidden].
+fn gates(gi: &[f32], gh: &[f32], h: &[f32], hidden: usize) -> Vec<f32> {
+    let mut next = vec![0.0f32; h.len()];
+    let rows = gi.chunks_exact(3 * hidden).zip(gh.chunks_exact(3 * hidden));
+    for ((gi, gh), (h, out)) in rows.zip(h.chunks_exact(hidden).zip(next.chunks_exact_mut(hidden)))
+    {
+        let (gi_r, gi_z, gi_n) = (&gi[..hidden], &gi[hidden..2 * hidden], &gi[2 * hidden..]);
+        let (gh_r, gh_z, gh_n) = (&gh[..hidden], &gh[hidden..2 * hidden], &gh[2 * hidden..]);
+        for j in 0..hidden {
+            let r = fastmath::sigmoid(gi_r[j] + gh_r[j]);
+            let z = fastmath::sigmoid(gi_z[j] + gh_z[j]);
+            let n = fastmath::tanh(gi_n[j] + r * gh_n[j]);
+            out[j] = n + z * (h[j] - n);
+        }
+    }
+    next
 }
 
 /// Per step, [batch, 1]: 1.0 where step `t` is inside the sequence, 0.0 past its end.

@@ -78,10 +78,13 @@ fn kernel_linear<const D: usize>(layer: &Linear, x: &Tensor<D>) -> Option<Tensor
 /// `[rows, out]`. `None` where the backend does not hold the weight as one block of f32/f16
 /// values and the bias as f32.
 pub(crate) fn product(layer: &Linear, x: &[f32]) -> Option<Vec<f32>> {
-    let weight = backend::primitive(&layer.weight.val())?;
+    let weight; // the float weight, borrowed from, where there is no int8 matrix
     let w = match &layer.int8 {
         Some(int8) => Weights::I8(int8),
-        None => backend::values(&weight)?,
+        None => {
+            weight = backend::primitive(&layer.weight.val())?;
+            backend::values(&weight)?
+        }
     };
     let bias = match &layer.bias {
         Some(b) => Some(backend::primitive(&b.val())?),
